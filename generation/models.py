@@ -1,1 +1,170 @@
-from django.db import models  # noqa: F401
+"""Generations: one paid run of a KIE model, its result images, and the dispatcher's shared state."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+# Crockford's base32: no I, L, O, U, so ids read aloud and typed by hand survive.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def public_id_new():
+    """Return a fresh public id: "gen_" and 26 random base32 characters (130 bits)."""
+    return "gen_" + "".join(secrets.choice(_ALPHABET) for _ in range(26))
+
+
+def callback_token_new():
+    return secrets.token_urlsafe(24)
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SUBMITTED = "submitted", "Submitted"
+    RUNNING = "running", "Generating"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_STATUSES = (Status.QUEUED, Status.SUBMITTED, Status.RUNNING)
+TERMINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED)
+
+
+class Source(models.TextChoices):
+    WEB = "web", "Web"
+    API = "api", "API"
+
+
+class Generation(models.Model):
+    """One paid run of a model. Money fields are a snapshot taken when it was charged."""
+
+    public_id = models.CharField(max_length=30, unique=True, default=public_id_new, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generations")
+    account = models.ForeignKey("billing.Account", on_delete=models.PROTECT, related_name="generations")
+    model = models.ForeignKey("catalog.AIModel", on_delete=models.PROTECT, related_name="generations")
+    price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="generations")
+    unit_credits = models.PositiveIntegerField(help_text="The price row's retail credits when charged.")
+    credits_charged = models.PositiveIntegerField()
+    images_requested = models.PositiveSmallIntegerField()
+    discount_percent = models.PositiveSmallIntegerField(default=0)
+    input = models.JSONField(help_text="Validated input, as given plus schema defaults.")
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    refunded = models.BooleanField(default=False)
+    refunded_credits = models.PositiveIntegerField(default=0)
+
+    kie_task_id = models.CharField("KIE task id", max_length=100, blank=True, db_index=True)
+    kie_record = models.JSONField("raw KIE record", null=True, blank=True)
+    callback_token = models.CharField(max_length=64, unique=True, default=callback_token_new, editable=False)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+
+    source = models.CharField(max_length=5, choices=Source.choices, default=Source.WEB)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    hidden = models.BooleanField(default=False, help_text="Deleted by the user from their gallery.")
+
+    # Dispatcher bookkeeping: higher priority goes first (the account's plan rank when charged);
+    # a worker "leases" a queued generation until `claimed_until` while it talks to KIE, which also
+    # serves as the back-off after a transient KIE error.
+    priority = models.PositiveSmallIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveSmallIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    images_stored_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits_charged__gte=1), name="generation_charged_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_credits__lte=models.F("credits_charged")),
+                name="generation_refund_at_most_charge",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded=False, refunded_credits=0) | Q(refunded=True, refunded_credits__gte=1),
+                name="generation_refund_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "hidden", "-created_at"], name="generation_gallery"),
+            models.Index(fields=["status", "-priority", "id"], name="generation_dispatch_order"),
+        ]
+
+    def __str__(self):
+        return self.public_id
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("generation-detail", args=[self.public_id])
+
+    @property
+    def is_terminal(self):
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def prompt(self):
+        return str((self.input or {}).get("prompt", ""))
+
+
+def _image_path(instance, filename):
+    return f"generations/{filename}"
+
+
+class GenerationImage(models.Model):
+    """One result image, copied into our storage (KIE's URLs expire)."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    file = models.ImageField(upload_to=_image_path, max_length=200)
+    thumbnail = models.ImageField(upload_to=_image_path, max_length=200, blank=True)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    content_type = models.CharField(max_length=50)
+    bytes = models.PositiveIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["generation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "position"], name="generation_image_position_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.generation_id} #{self.position}"
+
+
+class DispatchState(models.Model):
+    """One row (pk=1): whether dispatch to KIE is paused because KIE refused our key or credit."""
+
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="dispatch_state_singleton")]
+
+    def __str__(self):
+        return "paused" if self.paused else "running"
+
+
+class KieCreateSlot(models.Model):
+    """One of the N createTask slots of the global rate limit "N per window".
+
+    A slot may be taken once it was last used a full window ago; taking it is a compare-and-swap on
+    `used_at`, so any number of workers on any number of hosts share the budget through the
+    database (no Redis needed, works on SQLite and PostgreSQL). N slots each used at most once per
+    window means at most N createTask calls in any window.
+    """
+
+    id = models.PositiveIntegerField(primary_key=True)
+    used_at = models.FloatField(default=0.0, help_text="Unix time the slot was last taken.")
+
+    def __str__(self):
+        return f"slot {self.id}"

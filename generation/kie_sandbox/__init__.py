@@ -1,0 +1,5 @@
+"""The KIE simulator (DESIGN.md §7): KIE's HTTP API on a local port, for `make run` and tests."""
+
+from .core import FAIL_PROMPT_MARKER, KieSandbox, SandboxTask
+
+__all__ = ["FAIL_PROMPT_MARKER", "KieSandbox", "SandboxTask"]

@@ -1,0 +1,64 @@
+"""Placeholder result images: the prompt drawn on a colour picked from the prompt's hash."""
+
+import hashlib
+import io
+import textwrap
+
+from PIL import Image, ImageDraw, ImageFont
+
+LONG_SIDE = 512
+
+# KIE's size enums that are not plain ratios (qwen, ideogram) mapped to the ratio they mean.
+_NAMED_SIZES = {
+    "square": (1, 1),
+    "square_hd": (1, 1),
+    "portrait_4_3": (3, 4),
+    "portrait_16_9": (9, 16),
+    "landscape_4_3": (4, 3),
+    "landscape_16_9": (16, 9),
+}
+
+
+def image_size(aspect):
+    """Return (width, height) with a 512 px long side for "16:9", "portrait_4_3", "auto"…"""
+    ratio = _NAMED_SIZES.get(aspect)
+    if ratio is None:
+        try:
+            w, h = (int(part) for part in str(aspect).split(":"))
+            ratio = (w, h) if w > 0 and h > 0 else (1, 1)
+        except ValueError:
+            ratio = (1, 1)
+    w, h = ratio
+    if w >= h:
+        return LONG_SIDE, max(1, round(LONG_SIDE * h / w))
+    return max(1, round(LONG_SIDE * w / h)), LONG_SIDE
+
+
+def _colours(prompt):
+    digest = hashlib.sha256(prompt.encode()).digest()
+    background = tuple(40 + b % 176 for b in digest[:3])
+    luminance = 0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]
+    ink = (20, 20, 20) if luminance > 140 else (245, 245, 245)
+    return background, ink
+
+
+def placeholder_png(*, prompt, aspect="1:1", index=1, total=1, model=""):
+    """Return PNG bytes showing the wrapped prompt, the model and "index/total"."""
+    width, height = image_size(aspect)
+    background, ink = _colours(prompt)
+    image = Image.new("RGB", (width, height), background)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=18)
+    small = ImageFont.load_default(size=13)
+    margin = 20
+    columns = max(10, (width - 2 * margin) // 10)
+    lines = textwrap.wrap(prompt, width=columns)[: max(1, (height - 80) // 24)]
+    y = margin
+    for line in lines:
+        draw.text((margin, y), line, fill=ink, font=font)
+        y += 24
+    footer = f"KIE sandbox · {model} · {index}/{total}"
+    draw.text((margin, height - margin - 14), footer, fill=ink, font=small)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()

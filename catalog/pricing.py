@@ -23,6 +23,17 @@ class Quote:
         return self.price.credits
 
 
+def discounted(credits, percent):
+    """Return `credits` after a partner discount of `percent`, rounded up, never below 1.
+
+    The one discount rule: quotes, charges and the API's price list all use it.
+    """
+    percent = max(0, min(int(percent or 0), 100))
+    if not percent:
+        return credits
+    return max(1, -(-credits * (100 - percent) // 100))
+
+
 def images_requested(model, data):
     """Return how many images a task with this (validated) input returns."""
     if model.count_field:
@@ -57,7 +68,7 @@ def generation_quote(*, model, data, discount_percent=0, prices=None):
     images = images_requested(model, data)
     base = price.credits * (images if price.unit == PriceUnit.PER_IMAGE else 1)
     discount = max(0, min(int(discount_percent or 0), 100))
-    credits = max(1, -(-base * (100 - discount) // 100)) if discount else base
+    credits = discounted(base, discount)
     return Quote(
         model=model,
         price=price,

@@ -1,0 +1,110 @@
+"""Partner API: the public model list (docs/API.md). Prices include the caller's partner discount."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from artio.api_errors import ApiError, ErrorSerializer
+from billing.services import account_for_user
+
+from .models import AIModel, Family, Kind, Plan, PriceUnit
+from .selectors import model_get_active, models_active, price_for_account
+
+
+class PriceSerializer(serializers.Serializer):
+    variant = serializers.CharField(
+        help_text="Value of the model's variant field (e.g. `1K`, `high`), or empty for a flat price."
+    )
+    credits = serializers.SerializerMethodField(
+        help_text="Credits per unit for the caller (after its partner discount, rounded up)."
+    )
+    unit = serializers.ChoiceField(
+        choices=PriceUnit.choices, help_text="`image`: per output image; `task`: per run."
+    )
+
+    def get_credits(self, price) -> int:
+        discount = self.context.get("discount_percent", 0)
+        return price_for_account(credits=price.credits, discount_percent=discount)
+
+
+class ModelSerializer(serializers.Serializer):
+    slug = serializers.CharField(help_text="Public id, used as `model` when creating a generation.")
+    name = serializers.CharField()
+    family = serializers.ChoiceField(choices=Family.choices)
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    description = serializers.CharField(help_text="One line on what the model is good at.")
+    min_plan = serializers.ChoiceField(choices=Plan.choices, help_text="Lowest account plan that may use it.")
+    prices = PriceSerializer(many=True)
+    input_schema = serializers.JSONField(
+        help_text=(
+            "JSON Schema (draft 2020-12) of the generation's `input`. Types are honest (`num_images` is "
+            "an integer); `x-kie-type` marks fields Artio converts for KIE and can be ignored."
+        )
+    )
+
+
+def _discount_percent(request):
+    """Return the signed-in partner's discount; anonymous callers see list prices."""
+    user = request.user
+    if user is None or not user.is_authenticated:
+        return 0
+    return account_for_user(user=user).discount_percent
+
+
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No active model has this slug.")
+LIST_EXAMPLE = OpenApiExample(
+    "Imagen 4 Fast",
+    value=[
+        {
+            "slug": "google/imagen4-fast",
+            "name": "Imagen 4 Fast",
+            "family": "imagen",
+            "kind": "text-to-image",
+            "description": "Fastest and cheapest; good everyday quality, up to 4 images at once.",
+            "min_plan": "free",
+            "prices": [{"variant": "", "credits": 4, "unit": "image"}],
+            "input_schema": {"type": "object", "properties": {"prompt": {"type": "string"}}},
+        }
+    ],
+    response_only=True,
+)
+
+
+class ModelListApi(APIView):
+    @extend_schema(
+        operation_id="models_list",
+        summary="List the models you can generate with",
+        description="Active models with prices per variant. With an API key, prices include your discount.",
+        responses={200: ModelSerializer(many=True)},
+        examples=[LIST_EXAMPLE],
+        tags=["models"],
+    )
+    def get(self, request):
+        context = {"discount_percent": _discount_percent(request)}
+        return Response(ModelSerializer(models_active(), many=True, context=context).data)
+
+
+class ModelDetailApi(APIView):
+    @extend_schema(
+        operation_id="models_retrieve",
+        summary="One model",
+        description="The slug contains a slash, e.g. `/api/v1/models/google/imagen4-fast`.",
+        parameters=[
+            OpenApiParameter(
+                "slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Model slug, e.g. google/imagen4"
+            )
+        ],
+        responses={200: ModelSerializer, 404: NOT_FOUND},
+        tags=["models"],
+    )
+    def get(self, request, slug):
+        try:
+            model = model_get_active(slug=slug)
+        except AIModel.DoesNotExist:
+            raise ApiError(
+                code="not_found", message=f"No model {slug!r}.", status_code=404, details={"slug": slug}
+            ) from None
+        context = {"discount_percent": _discount_percent(request)}
+        return Response(ModelSerializer(model, context=context).data)

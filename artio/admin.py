@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import User
+from .models import ApiKey, PartnerSettings, User, WebhookDelivery
+from .services import api_key_revoke, webhook_secret_new
 
 
 @admin.register(User)
@@ -16,3 +17,69 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Staff see and revoke keys; keys are created by their owner (the secret is never stored)."""
+
+    list_display = ["prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name", "user__email"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(user=api_key.user, key_id=api_key.pk)
+        self.message_user(request, "Revoked.")
+
+
+@admin.register(PartnerSettings)
+class PartnerSettingsAdmin(admin.ModelAdmin):
+    """Per-account API rate limit (the partner discount is on the billing account)."""
+
+    list_display = ["account", "rate_limit_per_minute", "updated_at"]
+    search_fields = ["account__user__email"]
+    fields = ["account", "rate_limit_per_minute", "updated_at"]
+    raw_id_fields = ["account"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["account", "updated_at"] if obj else ["updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The secret is the partner's to see and rotate on their keys page; staff never type one.
+            obj.webhook_secret = webhook_secret_new()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The log of partner webhook attempts: read-only."""
+
+    list_display = [
+        "created_at",
+        "generation_public_id",
+        "event_type",
+        "attempt",
+        "status_code",
+        "succeeded",
+        "duration_ms",
+    ]
+    list_filter = ["succeeded", "event_type"]
+    search_fields = ["generation_public_id", "account__user__email", "url"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

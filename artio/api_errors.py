@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 
@@ -87,3 +87,15 @@ def exception_handler(exc, context):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         return error_response(code=code, message=str(exc.detail), status_code=exc.status_code)
     return None
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. insufficient_credits.")
+    message = serializers.CharField(help_text="A sentence fit to show a person.")
+    details = serializers.DictField(help_text="Per-field messages, or facts such as required/balance.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the partner API (for the OpenAPI document)."""
+
+    error = ErrorDetailSerializer()

@@ -93,7 +93,9 @@ class PartnerSettings(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "partner settings"
         constraints = [
-            models.CheckConstraint(condition=models.Q(rate_limit_per_minute__gte=1), name="partner_rate_positive")
+            models.CheckConstraint(
+                condition=models.Q(rate_limit_per_minute__gte=1), name="partner_rate_positive"
+            )
         ]
 
     def __str__(self):

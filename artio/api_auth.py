@@ -1,0 +1,108 @@
+"""What every partner API view shares: key authentication (`Authorization: Bearer artio_…`),
+the partner permission (frozen accounts), the per-key rate limit and cursor pagination."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.throttling import SimpleRateThrottle
+
+from billing.services import account_for_user
+
+from .api_errors import ApiError
+from .models import ApiKey
+from .selectors import rate_limit_for_user
+from .services import api_key_verify
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Authenticate by API key. No header → anonymous (public endpoints work); a bad key → 401."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, raw_key = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not raw_key.strip():
+            raise exceptions.AuthenticationFailed("Send your API key as 'Authorization: Bearer <key>'.")
+        api_key = api_key_verify(raw_key=raw_key.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("This API key is invalid or has been revoked.")
+        return (api_key.user, api_key)
+
+    def authenticate_header(self, request):
+        # Makes DRF answer 401 (not 403) when credentials are missing or wrong.
+        return 'Bearer realm="api"'
+
+
+class PartnerRequired(BasePermission):
+    """Allow requests made with an API key whose account is not frozen; set `request.account`.
+
+    A view with `allow_frozen = True` (balance, ledger) stays readable for a frozen account, so
+    the partner can see that it is frozen and the ledger row that froze it.
+    """
+
+    def has_permission(self, request, view):
+        if not isinstance(request.auth, ApiKey):
+            raise exceptions.NotAuthenticated("An API key is required: 'Authorization: Bearer <key>'.")
+        account = account_for_user(user=request.user)
+        if account.frozen and not getattr(view, "allow_frozen", False):
+            raise ApiError(
+                code="account_frozen",
+                message=f"This account is frozen: {account.frozen_reason}"
+                if account.frozen_reason
+                else "This account is frozen.",
+                status_code=403,
+            )
+        request.account = account
+        return True
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    """Requests per minute per key, on the cache; the rate is the account's partner setting."""
+
+    scope = "api_key"
+
+    def __init__(self):
+        # The rate depends on the key's account, so it is read per request in allow_request.
+        self.rate = None
+        self.num_requests = self.duration = None
+
+    def allow_request(self, request, view):
+        if not isinstance(request.auth, ApiKey):
+            return True
+        self.rate = f"{rate_limit_for_user(user_id=request.auth.user_id)}/min"
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "artio.api_auth.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "artio_<prefix>_<secret>",
+            "description": "An API key from /account/api-keys/ or `manage.py create_api_key`.",
+        }
+
+
+class ApiCursorPagination(CursorPagination):
+    """Newest first; `?cursor=` from the previous page's `next`, `?limit=` up to 100."""
+
+    page_size = 20
+    page_size_query_param = "limit"
+    max_page_size = 100
+    ordering = ("-created_at", "-id")
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None

@@ -1,0 +1,175 @@
+"""`Idempotency-Key` for the partner API's POSTs (docs/API.md), as Stripe and the IETF draft do it.
+
+How a request with a key is handled:
+
+1. The key is *claimed* by inserting an IdempotencyRecord in its own, committed transaction. The
+   unique (account, key) constraint lets exactly one of many concurrent requests win; the others
+   find the record and answer 409 `idempotency_in_progress` (or 422 when their body differs).
+2. The winner runs the work and stores its response in ONE transaction, so either the work (e.g.
+   the generation and its charge) and the stored response commit together, or neither does.
+3. A repeat with the same key and body replays the stored response: same status, same body,
+   nothing charged again. A different body → 422 `idempotency_key_reused`.
+4. Only successful (2xx) responses are stored. When the work raises (invalid input, insufficient
+   credits, provider paused…) nothing was created or charged, so the claim is deleted and the
+   same key may be retried, e.g. after a top-up. This is Stripe's rule for requests that fail
+   before they have any effect.
+
+Records are kept 24 hours (`IDEMPOTENCY_TTL`); older ones are replaced lazily when their key is
+reused and purged by the scheduled task `artio.tasks.idempotency_purge`.
+"""
+
+import hashlib
+import json
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from .api_errors import ApiError
+from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# A claim that has not completed in this time belongs to a process that died; it may be taken over.
+STALE_CLAIM_AFTER = timedelta(minutes=5)
+
+
+class _ClaimLost(Exception):
+    """Our claim was taken over as stale while we worked; the work must roll back."""
+
+
+def request_fingerprint(*, method, path, data):
+    """Return the SHA-256 of the method, path and the body as canonical JSON."""
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{method.upper()}\n{path}\n{body}".encode()).hexdigest()
+
+
+def idempotency_key_from(request):
+    """Return the request's Idempotency-Key, None when absent; 400 when it is unusable."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not all(32 < ord(ch) < 127 for ch in key):
+        raise ApiError(
+            code="invalid_input",
+            message="The Idempotency-Key header must be 1–255 visible ASCII characters.",
+            status_code=400,
+            details={HEADER: ["Must be 1–255 visible ASCII characters (a UUID is a good choice)."]},
+        )
+    return key
+
+
+def _claim(*, account, key, method, path, fingerprint):
+    """Insert the record for (account, key); return (record, claimed_by_us)."""
+    for _ in range(3):
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    account=account,
+                    key=key,
+                    method=method,
+                    path=path,
+                    fingerprint=fingerprint,
+                    created_at=now,
+                    locked_at=now,
+                )
+            return record, True
+        except IntegrityError:
+            record = IdempotencyRecord.objects.filter(account=account, key=key).first()
+        if record is None:
+            continue  # released between our INSERT and our read: try again
+        if record.created_at < now - IDEMPOTENCY_TTL:
+            # Expired: the key is free again. Delete exactly the row we saw, then retry the claim.
+            IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).delete()
+            continue
+        if record.response_status is None and record.locked_at < now - STALE_CLAIM_AFTER:
+            taken = IdempotencyRecord.objects.filter(
+                pk=record.pk, locked_at=record.locked_at, response_status__isnull=True
+            ).update(locked_at=now, fingerprint=fingerprint, method=method, path=path)
+            if taken:
+                record.locked_at, record.fingerprint = now, fingerprint
+                return record, True
+            record.refresh_from_db()
+        return record, False
+    raise ApiError(
+        code="idempotency_in_progress",
+        message="A request with this Idempotency-Key is being processed; retry shortly.",
+        status_code=409,
+        headers={"Retry-After": "1"},
+    )
+
+
+def _release(record):
+    IdempotencyRecord.objects.filter(
+        pk=record.pk, locked_at=record.locked_at, response_status__isnull=True
+    ).delete()
+
+
+def idempotent_response(*, request, account, handler):
+    """Run `handler()` (which returns a DRF Response) at most once per Idempotency-Key."""
+    key = idempotency_key_from(request)
+    if key is None:
+        return handler()
+    method, path = request.method, request.path
+    fingerprint = request_fingerprint(method=method, path=path, data=request.data)
+    record, claimed = _claim(account=account, key=key, method=method, path=path, fingerprint=fingerprint)
+    if not claimed:
+        if record.fingerprint != fingerprint:
+            raise ApiError(
+                code="idempotency_key_reused",
+                message="This Idempotency-Key was used with a different request; use a new key.",
+                status_code=422,
+            )
+        if record.response_status is None:
+            raise ApiError(
+                code="idempotency_in_progress",
+                message="A request with this Idempotency-Key is being processed; retry shortly.",
+                status_code=409,
+                headers={"Retry-After": "1"},
+            )
+        return Response(
+            record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
+        )
+    try:
+        with transaction.atomic():
+            response = handler()
+            if not 200 <= response.status_code < 300:
+                raise _NotStored(response)
+            stored = IdempotencyRecord.objects.filter(
+                pk=record.pk, locked_at=record.locked_at, response_status__isnull=True
+            ).update(
+                response_status=response.status_code,
+                response_body=json.loads(json.dumps(response.data, default=str)),
+                completed_at=timezone.now(),
+            )
+            if not stored:
+                raise _ClaimLost
+        return response
+    except _NotStored as not_stored:
+        _release(record)
+        return not_stored.response
+    except _ClaimLost:
+        raise ApiError(
+            code="idempotency_in_progress",
+            message="A request with this Idempotency-Key is being processed; retry shortly.",
+            status_code=409,
+            headers={"Retry-After": "1"},
+        ) from None
+    except BaseException:
+        # Nothing the handler did was committed (the transaction rolled back): free the key.
+        _release(record)
+        raise
+
+
+class _NotStored(Exception):
+    def __init__(self, response):
+        self.response = response
+
+
+def idempotency_records_purge(*, now=None):
+    """Delete records older than the 24-hour retention; return how many were deleted."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_TTL
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

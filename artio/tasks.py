@@ -1,0 +1,100 @@
+"""django-q2 entry points of the project package: partner webhook delivery, idempotency cleanup.
+
+Tasks take ids, find the state in the database, and do nothing when it has already moved.
+"""
+
+import json
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from generation.models import TERMINAL_STATUSES, Generation, Status
+from generation.serializers import GenerationSerializer
+
+from .idempotency import idempotency_records_purge
+from .models import WebhookDelivery
+from .services import partner_settings_for_account
+from .webhooks import webhook_post
+
+logger = logging.getLogger(__name__)
+
+# Retries: 30 s, 1 min, 2 min, … doubling, for as long as the next try is within a day of the first.
+WEBHOOK_FIRST_RETRY = timedelta(seconds=30)
+WEBHOOK_RETRY_WINDOW = timedelta(days=1)
+
+
+def webhook_payload(generation):
+    """Return the raw JSON body sent for a generation in a terminal state."""
+    data = GenerationSerializer(generation).data
+    event = "generation.succeeded" if generation.status == Status.SUCCEEDED else "generation.failed"
+    return event, json.dumps({"type": event, "data": data}, separators=(",", ":")).encode()
+
+
+def webhook_retry_at(*, first_attempt_at, attempt):
+    """Return when attempt `attempt + 1` is due, or None when the day of retries is over."""
+    due = timezone.now() + WEBHOOK_FIRST_RETRY * (2 ** (attempt - 1))
+    return due if due <= first_attempt_at + WEBHOOK_RETRY_WINDOW else None
+
+
+def partner_webhook_send(generation_pk, attempt=1):
+    """Deliver attempt number `attempt` of a generation's terminal-state webhook.
+
+    Each attempt is claimed by inserting its WebhookDelivery row (unique per generation, event and
+    attempt), so a task delivered twice posts once. A failed attempt schedules the next one.
+    """
+    generation = (
+        Generation.objects.select_related("model", "account")
+        .prefetch_related("images")
+        .filter(pk=generation_pk)
+    ).first()
+    if generation is None or not generation.webhook_url or generation.status not in TERMINAL_STATUSES:
+        return None
+    event, body = webhook_payload(generation)
+    if WebhookDelivery.objects.filter(
+        generation_public_id=generation.public_id, event_type=event, succeeded=True
+    ).exists():
+        return None
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                account=generation.account,
+                generation_public_id=generation.public_id,
+                event_type=event,
+                url=generation.webhook_url,
+                attempt=attempt,
+            )
+    except IntegrityError:
+        return None  # this attempt was already made by an earlier delivery of the task
+    secret = partner_settings_for_account(account=generation.account).webhook_secret
+    result = webhook_post(url=generation.webhook_url, body=body, secret=secret)
+    delivery.status_code, delivery.error = result.status_code, result.error
+    delivery.duration_ms, delivery.succeeded = result.duration_ms, result.ok
+    if not result.ok:
+        first = (
+            WebhookDelivery.objects.filter(generation_public_id=generation.public_id, event_type=event)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        delivery.next_attempt_at = webhook_retry_at(first_attempt_at=first, attempt=attempt)
+    delivery.save(update_fields=["status_code", "error", "duration_ms", "succeeded", "next_attempt_at"])
+    if delivery.next_attempt_at:
+        Schedule.objects.create(
+            name=f"webhook {generation.public_id} #{attempt + 1}",
+            func="artio.tasks.partner_webhook_send",
+            args=f"{generation.pk},{attempt + 1}",
+            schedule_type=Schedule.ONCE,
+            repeats=-1,
+            next_run=delivery.next_attempt_at,
+        )
+    elif not result.ok:
+        logger.warning("Webhook for %s given up after %s attempts", generation.public_id, attempt)
+    return delivery.pk
+
+
+def idempotency_purge():
+    """Delete Idempotency-Key records past their 24-hour retention (scheduled hourly)."""
+    return idempotency_records_purge()

@@ -1,0 +1,110 @@
+"""Partner API: the caller's balance and ledger (routes live in artio/views.py api_urlpatterns)."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from artio.api_auth import ApiCursorPagination, ApiKeyRateThrottle, PartnerRequired
+from artio.api_errors import ErrorSerializer
+from artio.selectors import ledger_entries_for_user
+from catalog.models import Plan
+
+from .models import LedgerKind
+
+
+class BalanceSerializer(serializers.Serializer):
+    credits = serializers.IntegerField(help_text="Credits available to spend.")
+    plan = serializers.ChoiceField(choices=Plan.values)
+    frozen = serializers.BooleanField(help_text="A frozen account cannot quote or generate.")
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=LedgerKind.values)
+    amount = serializers.IntegerField(help_text="Signed: credits added (+) or taken (−).")
+    balance_after = serializers.IntegerField()
+    reference = serializers.CharField(help_text="What the entry is about, e.g. a generation id.")
+    created_at = serializers.DateTimeField()
+
+
+AUTH_ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Missing, malformed, unknown or revoked key."),
+    429: OpenApiResponse(ErrorSerializer, description="Over the key's request rate; see Retry-After."),
+}
+
+
+class BalanceApi(APIView):
+    permission_classes = [PartnerRequired]
+    throttle_classes = [ApiKeyRateThrottle]
+    allow_frozen = True
+
+    @extend_schema(
+        operation_id="balance_retrieve",
+        summary="Your credit balance",
+        description=(
+            "Return the account's spendable credits, plan and whether it is frozen.\n\n"
+            '```sh\ncurl -H "Authorization: Bearer $ARTIO_KEY" https://artio.example/api/v1/balance\n```\n\n'
+            '```python\nimport requests\n\nr = requests.get("https://artio.example/api/v1/balance",\n'
+            '                 headers={"Authorization": f"Bearer {key}"}, timeout=10)\n'
+            'print(r.json()["credits"])\n```'
+        ),
+        responses={200: BalanceSerializer, **AUTH_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Balance", value={"credits": 1250, "plan": "standard", "frozen": False}, response_only=True
+            )
+        ],
+        tags=["account"],
+    )
+    def get(self, request):
+        account = request.account
+        return Response(
+            BalanceSerializer(
+                {"credits": account.balance, "plan": account.plan, "frozen": account.frozen}
+            ).data
+        )
+
+
+class LedgerApi(APIView):
+    permission_classes = [PartnerRequired]
+    throttle_classes = [ApiKeyRateThrottle]
+    pagination_class = ApiCursorPagination
+    allow_frozen = True
+
+    @extend_schema(
+        operation_id="ledger_list",
+        summary="Your ledger",
+        description=(
+            "Every change of the balance, newest first, cursor-paginated: follow `next` until it is "
+            "null. `?limit=` sets the page size (at most 100).\n\n"
+            '```sh\ncurl -H "Authorization: Bearer $ARTIO_KEY" '
+            '"https://artio.example/api/v1/ledger?limit=50"\n```\n\n'
+            '```python\nimport requests\n\nurl = "https://artio.example/api/v1/ledger"\n'
+            'while url:\n    page = requests.get(url, headers={"Authorization": f"Bearer {key}"}, '
+            'timeout=10).json()\n    for entry in page["results"]:\n'
+            '        print(entry["kind"], entry["amount"], entry["balance_after"])\n'
+            '    url = page["next"]\n```'
+        ),
+        parameters=[],
+        responses={200: LedgerEntrySerializer(many=True), 400: ErrorSerializer, **AUTH_ERRORS},
+        examples=[
+            OpenApiExample(
+                "A charge",
+                value={
+                    "id": 42,
+                    "kind": "generation_charge",
+                    "amount": -8,
+                    "balance_after": 1242,
+                    "reference": "gen_01JC9S4X4Q7K0Z3M2P8V6T5R1A",
+                    "created_at": "2026-11-26T10:00:00Z",
+                },
+                response_only=True,
+            )
+        ],
+        tags=["account"],
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(ledger_entries_for_user(user=request.user), request, view=self)
+        return paginator.get_paginated_response(LedgerEntrySerializer(page, many=True).data)

@@ -7,6 +7,12 @@ from django.db.models import Q
 from catalog.models import Plan
 
 
+class FrozenCause(models.TextChoices):
+    NONE = "", "—"
+    STAFF = "staff", "Staff"
+    DISPUTE = "dispute", "Payment dispute"
+
+
 class Account(models.Model):
     """A user's credit balance. `balance` equals the sum of the account's ledger at every commit."""
 
@@ -15,6 +21,8 @@ class Account(models.Model):
     plan = models.CharField(max_length=10, choices=Plan.choices, default=Plan.FREE)
     frozen = models.BooleanField(default=False)
     frozen_reason = models.CharField(max_length=255, blank=True)
+    # Who froze it: a won dispute lifts only a dispute's freeze, never one staff set.
+    frozen_cause = models.CharField(max_length=10, choices=FrozenCause.choices, blank=True, default="")
     discount_percent = models.PositiveSmallIntegerField(
         default=0, help_text="Partner discount applied to every quote and charge (0–100)."
     )
@@ -61,6 +69,10 @@ class LedgerEntry(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The top-up a payment row (top-up, refund, dispute) belongs to, for receipts and links.
+    topup = models.ForeignKey(
+        "billing.TopUp", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -74,3 +86,117 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount:+d} → {self.balance_after}"
+
+
+class BillingSettings(models.Model):
+    """Billing knobs staff edit in the admin, one row (pk=1)."""
+
+    signup_bonus_credits = models.PositiveIntegerField(
+        default=20, help_text="Credits granted once when a new user verifies their e-mail address (0 = none)."
+    )
+    topup_min_cents = models.PositiveIntegerField(
+        "minimum custom top-up (cents)", default=500, help_text="Stripe's own minimum is 50 cents."
+    )
+    topup_max_cents = models.PositiveIntegerField("maximum custom top-up (cents)", default=50_000)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "billing settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="billing_settings_singleton"),
+            models.CheckConstraint(
+                condition=Q(topup_min_cents__gte=50), name="topup_min_at_least_stripe_min"
+            ),
+            models.CheckConstraint(
+                condition=Q(topup_max_cents__gte=models.F("topup_min_cents")), name="topup_max_not_below_min"
+            ),
+        ]
+
+    def __str__(self):
+        return "Billing settings"
+
+    @classmethod
+    def load(cls):
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class TopUpStatus(models.TextChoices):
+    CREATED = "created", "Created"
+    PENDING = "pending", "Awaiting payment"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class DisputeStatus(models.TextChoices):
+    NONE = "", "—"
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class TopUp(models.Model):
+    """One purchase of credits. Created before the Stripe Checkout Session; the source of truth."""
+
+    public_id = models.CharField(max_length=40, unique=True, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="topups")
+    pack = models.ForeignKey(
+        "catalog.CreditPack", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    description = models.CharField(max_length=100)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    credits = models.PositiveIntegerField()
+    # The rate this purchase was made at, kept so later price changes never alter it.
+    usd_per_credit = models.DecimalField("USD per credit", max_digits=12, decimal_places=8)
+    status = models.CharField(max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.CREATED)
+    stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # Cumulative, as Stripe reports it (charge.amount_refunded); refunds may arrive before payment.
+    refunded_cents = models.PositiveIntegerField(default=0)
+    # Credits of this top-up taken back so far (refunds and disputes), net of dispute reversals.
+    clawed_credits = models.PositiveIntegerField(default=0)
+    dispute_id = models.CharField(max_length=255, blank=True, db_index=True)
+    dispute_status = models.CharField(max_length=10, choices=DisputeStatus.choices, blank=True, default="")
+    # Set when something needs a human (e.g. Stripe's amount differs from ours): never credited silently.
+    problem = models.CharField(max_length=255, blank=True)
+    # Where to send the user after paying (a local URL, checked when stored).
+    next_url = models.CharField(max_length=2000, blank=True)
+    # Sandbox only: the simulated Stripe side's record that "Pay" was pressed.
+    sandbox_paid = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "top-up"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gte=50), name="topup_amount_at_least_50"),
+            models.CheckConstraint(condition=Q(credits__gte=1), name="topup_credits_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_cents__lte=models.F("amount_cents")), name="topup_refund_within_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(clawed_credits__lte=models.F("credits")), name="topup_clawback_within_credits"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id} ${self.amount_cents / 100:.2f} → {self.credits} credits ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe event id we received, stored once; a repeat delivery finds it here and stops."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    livemode = models.BooleanField(default=False)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.event_id} {self.type}"

@@ -1,0 +1,188 @@
+"""Every call to Stripe, in one module. Results are plain dicts.
+
+With settings.STRIPE_SANDBOX (no STRIPE_SECRET_KEY) nothing here talks to Stripe: a sandbox
+"session" is derived from the TopUp row, and the sandbox checkout page (billing.views) stands in for
+Stripe's hosted page, posting a signed event to our real webhook over HTTP. Only the far side is
+simulated; fulfilment, signatures and the webhook are the real code.
+
+Tests swap `http_client_factory` for a fake `stripe.HTTPClient` to exercise the real (non-sandbox)
+path without the network.
+"""
+
+import json
+import time
+
+import requests
+import stripe
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
+
+# Returns the stripe.HTTPClient to use, or None for the SDK's default. Tests replace it.
+http_client_factory = None
+
+WEBHOOK_PATH = "/billing/stripe/webhook/"
+SANDBOX_SESSION_PREFIX = "cs_sandbox_"
+SANDBOX_INTENT_PREFIX = "pi_sandbox_"
+
+
+class GatewayError(Exception):
+    """Stripe could not be reached or refused the request; nothing was bought."""
+
+
+def is_sandbox():
+    """Return True when the sandbox stands in for Stripe; refuse outright beside a live key."""
+    if settings.STRIPE_SANDBOX and settings.STRIPE_SECRET_KEY.startswith("sk_live_"):
+        # settings.py refuses this already; a second lock on the door that moves money.
+        raise ImproperlyConfigured("The Stripe sandbox cannot run with a live Stripe key.")
+    return bool(settings.STRIPE_SANDBOX)
+
+
+def _client():
+    if is_sandbox():
+        raise ImproperlyConfigured("The Stripe sandbox must not call Stripe.")
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        max_network_retries=2,
+        http_client=http_client_factory() if http_client_factory else None,
+    )
+
+
+def checkout_session_create(*, topup, email, success_url, cancel_url):
+    """Create the Checkout Session for `topup`; return {"id", "url"}.
+
+    `success_url` must carry the literal `{CHECKOUT_SESSION_ID}`, which Stripe fills in.
+    """
+    if is_sandbox():
+        session_id = SANDBOX_SESSION_PREFIX + topup.public_id
+        url = reverse("billing-sandbox-checkout", args=[topup.public_id])
+        return {"id": session_id, "url": url}
+    metadata = {
+        "topup_id": str(topup.pk),
+        "topup_public_id": topup.public_id,
+        "user_id": str(topup.account.user_id),
+        "credits": str(topup.credits),
+    }
+    try:
+        session = _client().v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "client_reference_id": str(topup.account.user_id),
+                "customer_email": email,
+                "payment_method_types": ["card"],
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": topup.currency,
+                            "unit_amount": topup.amount_cents,
+                            "product_data": {"name": f"{topup.credits:,} Artio credits"},
+                        },
+                    }
+                ],
+                "metadata": metadata,
+                "payment_intent_data": {"metadata": metadata},
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            },
+            options={"idempotency_key": f"topup-{topup.pk}-session"},
+        )
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+    return {"id": session.id, "url": session.url}
+
+
+def checkout_session_retrieve(*, session_id, topup=None):
+    """Return the Checkout Session as a dict (the sandbox derives it from `topup`)."""
+    if is_sandbox():
+        if topup is None or session_id != SANDBOX_SESSION_PREFIX + topup.public_id:
+            raise GatewayError("No such sandbox session.")
+        return sandbox_session(topup=topup)
+    try:
+        return _client().v1.checkout.sessions.retrieve(session_id).to_dict()
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+
+
+def payment_intent_metadata(*, payment_intent_id):
+    """Return the metadata we put on a PaymentIntent (it names the top-up), or {}."""
+    if not payment_intent_id:
+        return {}
+    if is_sandbox():
+        if payment_intent_id.startswith(SANDBOX_INTENT_PREFIX):
+            return {"topup_public_id": payment_intent_id.removeprefix(SANDBOX_INTENT_PREFIX)}
+        return {}
+    try:
+        intent = _client().v1.payment_intents.retrieve(payment_intent_id).to_dict()
+    except stripe.StripeError:
+        return {}
+    return intent.get("metadata") or {}
+
+
+def event_construct(*, payload, sig_header):
+    """Verify the signature over the raw body and return the event as a dict.
+
+    Raises ValueError (not JSON) or stripe.SignatureVerificationError (bad, stale or missing signature).
+    """
+    event = stripe.Webhook.construct_event(payload, sig_header, settings.STRIPE_WEBHOOK_SECRET)
+    return event.to_dict()
+
+
+# --- Sandbox: Stripe's far side, simulated --------------------------------------------------------
+
+
+def sandbox_session(*, topup):
+    """Return the Checkout Session Stripe would hold for this top-up."""
+    paid = topup.sandbox_paid
+    return {
+        "id": SANDBOX_SESSION_PREFIX + topup.public_id,
+        "object": "checkout.session",
+        "mode": "payment",
+        "status": "complete" if paid else "open",
+        "payment_status": "paid" if paid else "unpaid",
+        "amount_total": topup.amount_cents,
+        "currency": topup.currency,
+        "client_reference_id": str(topup.account.user_id),
+        "metadata": {"topup_id": str(topup.pk), "topup_public_id": topup.public_id},
+        "payment_intent": SANDBOX_INTENT_PREFIX + topup.public_id if paid else None,
+        "livemode": False,
+    }
+
+
+def sandbox_event_send(*, topup, event_type):
+    """Sign an event about this top-up's session exactly as Stripe does and POST it to our webhook.
+
+    Return the webhook's HTTP status, or None when it could not be reached.
+    """
+    if not is_sandbox():
+        raise ImproperlyConfigured("Sandbox events are only sent in sandbox mode.")
+    session = sandbox_session(topup=topup)
+    if event_type == "checkout.session.expired":
+        session["status"] = "expired"
+    now = int(time.time())
+    event = {
+        "id": f"evt_sandbox_{topup.public_id}_{event_type.rsplit('.', 1)[-1]}",
+        "object": "event",
+        "type": event_type,
+        "api_version": stripe.api_version,
+        "created": now,
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": session},
+    }
+    body = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(
+        body, settings.STRIPE_WEBHOOK_SECRET, timestamp=now
+    )
+    try:
+        response = requests.post(
+            settings.ARTIO_PUBLIC_URL + WEBHOOK_PATH,
+            data=body.encode(),
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+            timeout=10,
+        )
+    except requests.RequestException:
+        return None
+    return response.status_code

@@ -1,5 +1,243 @@
-from django.shortcuts import render
+"""Pages of the generation app and KIE's callback. Views parse, call one service, render."""
+
+import json
+import logging
+from itertools import groupby
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, HttpResponseNotFound
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from billing.services import account_for_user
+from catalog.models import Family, Plan
+
+from . import kie, selectors, services
+from .forms import GenerationForm, form_query_data
+from .models import Status
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 24
 
 
-def placeholder(request, title="Artio"):
-    return render(request, "placeholder.html", {"title": title})
+def _picker(models, account):
+    """Return [(family label, [(model, price_from, locked)])] for the model picker."""
+    rank = Plan.rank(account.plan)
+    rows = []
+    for model in sorted(models, key=lambda m: (m.family, m.sort_order, m.slug)):
+        prices = sorted(p.credits for p in model.prices.all())
+        rows.append((model, prices[0] if prices else None, Plan.rank(model.min_plan) > rank))
+    labels = dict(Family.choices)
+    return [
+        (labels.get(family, family), list(items))
+        for family, items in groupby(rows, key=lambda r: r[0].family)
+    ]
+
+
+def _choose_model(models, account, slug):
+    allowed = [m for m in models if Plan.rank(m.min_plan) <= Plan.rank(account.plan)]
+    chosen = next((m for m in models if m.slug == slug), None)
+    return chosen or (allowed[0] if allowed else (models[0] if models else None))
+
+
+def _form_query(model, data):
+    """Return the query string that reopens /generate/ with this form's values (for top-up links)."""
+    pairs = [("model", model.slug)]
+    for key, value in data.items():
+        if isinstance(value, list):
+            continue
+        pairs.append((key, "true" if value is True else "false" if value is False else str(value)))
+    return urlencode(pairs)
+
+
+def _quote_context(request, model, data):
+    account = account_for_user(user=request.user)
+    context = {"model": model, "account": account, "quote": None, "quote_error": "", "form_query": ""}
+    try:
+        quote, _errors = services.generation_quote_preview(
+            user=request.user, model_slug=model.slug, data=data
+        )
+    except services.GenerationError as exc:
+        context["quote_error"] = exc.message
+        return context
+    context["quote"] = quote
+    context["balance_after"] = account.balance - quote.credits
+    context["short_by"] = max(0, quote.credits - account.balance)
+    generate_url = reverse("generate") + "?" + _form_query(model, data)
+    context["topup_url"] = reverse("billing") + "?" + urlencode({"next": generate_url})
+    return context
+
+
+@login_required
+def generate(request):
+    """GET: the model picker and the form for the chosen model. POST: create, then show the result page."""
+    account = account_for_user(user=request.user)
+    models = selectors.models_for_picker()
+    source = request.POST if request.method == "POST" else request.GET
+    model = _choose_model(models, account, source.get("model", ""))
+    context = {
+        "families": _picker(models, account),
+        "model": model,
+        "account": account,
+        "paused": selectors.dispatch_pause_get() is not None,
+        "max_upload_mb": settings.ARTIO_MAX_UPLOAD_BYTES // (1024 * 1024),
+    }
+    if model is None:
+        return render(request, "generation/generate.html", context)
+    locked = Plan.rank(model.min_plan) > Plan.rank(account.plan)
+    context["locked"] = locked
+    status = 200
+    if request.method == "POST":
+        form = GenerationForm(request.POST, request.FILES, model=model)
+        if form.is_valid() and not locked:
+            try:
+                generation = services.generation_create(
+                    user=request.user,
+                    model_slug=model.slug,
+                    data=form.input_data(),
+                    uploads=form.upload_data(),
+                )
+            except services.GenerationError as exc:
+                form.add_service_errors(exc.details or {})
+                context["error"] = exc
+                status = exc.http_status
+            else:
+                return redirect(generation.get_absolute_url())
+        else:
+            status = 400
+        data = form.input_data() if form.is_bound and hasattr(form, "cleaned_data") else {}
+    else:
+        initial = form_query_data(model, request.GET)
+        form = GenerationForm(model=model, initial=initial)
+        data = {k: v for k, v in form.initial.items() if v not in ("", None)}
+        data = _coerce_initial(form, data)
+    context["form"] = form
+    context.update(_quote_context(request, model, data))
+    return render(request, "generation/generate.html", context, status=status)
+
+
+def _coerce_initial(form, data):
+    """Turn prefilled strings into the types the schema wants, where the form field knows how."""
+    coerced = {}
+    for name, value in data.items():
+        field = form.fields.get(name)
+        if field is None or name in form.upload_names:
+            continue
+        try:
+            coerced[name] = field.clean(value)
+        except forms.ValidationError:
+            continue  # a bad prefill is simply left out of the price preview
+    return {k: v for k, v in coerced.items() if v not in ("", None)}
+
+
+@login_required
+@require_GET
+def generate_quote(request):
+    """htmx: the Generate button with the exact cost for the form's current options."""
+    account = account_for_user(user=request.user)
+    models = selectors.models_for_picker()
+    model = _choose_model(models, account, request.GET.get("model", ""))
+    if model is None:
+        return HttpResponseNotFound()
+    form = GenerationForm(request.GET, model=model)
+    form.is_valid()
+    data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if v not in (None, "", [])}
+    data = {k: v for k, v in data.items() if k not in form.upload_names}
+    context = _quote_context(request, model, data)
+    context["locked"] = Plan.rank(model.min_plan) > Plan.rank(account.plan)
+    context["paused"] = selectors.dispatch_pause_get() is not None
+    return render(request, "generation/generate.html#generate-button", context)
+
+
+@login_required
+@require_GET
+def generation_list(request):
+    status = request.GET.get("status", "")
+    status = status if status in Status.values else ""
+    model_slug = request.GET.get("model", "")
+    qs = selectors.generations_for_owner(
+        user=request.user, status=status or None, model_slug=model_slug or None
+    )
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = urlencode({k: v for k, v in (("status", status), ("model", model_slug)) if v})
+    return render(
+        request,
+        "generation/list.html",
+        {
+            "page": page,
+            "status": status,
+            "model_slug": model_slug,
+            "statuses": Status.choices,
+            "models": selectors.models_for_picker(),
+            "filters": filters,
+        },
+    )
+
+
+@login_required
+@require_GET
+def generation_detail(request, public_id):
+    generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
+    context = {"generation": generation, "images": list(generation.images.all())}
+    if request.headers.get("HX-Request"):
+        return render(request, "generation/detail.html#status", context)
+    return render(request, "generation/detail.html", context)
+
+
+@login_required
+@require_POST
+def generation_rerun(request, public_id):
+    try:
+        generation = services.generation_rerun(user=request.user, public_id=public_id)
+    except services.GenerationError as exc:
+        messages.error(request, exc.message)
+        source = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
+        return redirect(reverse("generate") + "?" + _form_query(source.model, source.input))
+    return redirect(generation.get_absolute_url())
+
+
+@login_required
+@require_POST
+def generation_delete(request, public_id):
+    selectors.generation_get_for_owner(user=request.user, public_id=public_id)
+    services.generation_hide(user=request.user, public_id=public_id)
+    messages.success(request, "Removed from your images. Your credit history keeps the record.")
+    return redirect("generation-list")
+
+
+@csrf_exempt
+@require_POST
+def kie_callback(request, token):
+    """KIE says "task X changed". Check the token (and HMAC), then only enqueue a re-read of the task.
+
+    The body is never trusted (only taskId and timestamp are signed): money moves after recordInfo.
+    """
+    generation = selectors.generation_by_callback_token(token=token)
+    if generation is None:
+        return HttpResponseNotFound("unknown callback")
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return HttpResponseBadRequest("body is not JSON")
+    task_id = kie.callback_task_id(body) if isinstance(body, dict) else None
+    if generation.kie_task_id and task_id and task_id != generation.kie_task_id:
+        return HttpResponseBadRequest("task id does not match")
+    key = settings.KIE_WEBHOOK_HMAC_KEY
+    if key and not kie.callback_signature_ok(
+        task_id=task_id or "",
+        timestamp=request.headers.get("X-Webhook-Timestamp", ""),
+        signature=request.headers.get("X-Webhook-Signature", ""),
+        key=key,
+    ):
+        logger.warning("KIE callback for %s with a bad signature", generation.public_id)
+        return HttpResponseForbidden("bad signature")
+    services.generation_refresh_enqueue(generation_id=generation.pk)
+    return HttpResponse("ok")

@@ -1,0 +1,118 @@
+"""Admin for generations: read-mostly, with two actions that go through the services."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import kie, services
+from .models import DispatchState, Generation, GenerationImage
+
+# The admin index shows KIE's credit balance and the dispatch-paused banner (template tag
+# `kie_status` in generation/templatetags/generation_admin.py).
+admin.site.index_template = "generation/admin/index.html"
+
+
+class GenerationImageInline(admin.TabularInline):
+    model = GenerationImage
+    extra = 0
+    can_delete = False
+    fields = ("position", "preview", "file", "width", "height", "content_type", "bytes")
+    readonly_fields = fields
+
+    @admin.display(description="image")
+    def preview(self, obj):
+        if not obj.thumbnail:
+            return "—"
+        return format_html('<img src="{}" alt="" style="max-height:80px">', obj.thumbnail.url)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "owner",
+        "model",
+        "status",
+        "credits_charged",
+        "refunded",
+        "source",
+        "kie_task_id",
+        "created_at",
+        "duration",
+    )
+    list_filter = ("status", "refunded", "source", "model", "hidden")
+    search_fields = ("public_id", "kie_task_id", "owner__email", "idempotency_key")
+    list_select_related = ("owner", "model")
+    date_hierarchy = "created_at"
+    inlines = [GenerationImageInline]
+    actions = ["recheck_with_kie", "fail_and_refund"]
+    fields = (
+        ("public_id", "status", "source"),
+        ("owner", "account"),
+        ("model", "price"),
+        ("unit_credits", "images_requested", "discount_percent", "credits_charged"),
+        ("refunded", "refunded_credits"),
+        "input",
+        ("kie_task_id", "dispatch_attempts", "priority"),
+        ("error_code", "error_message"),
+        ("created_at", "submitted_at", "completed_at", "last_checked_at", "images_stored_at"),
+        ("webhook_url", "idempotency_key", "hidden"),
+        "kie_record",
+    )
+    readonly_fields = [f for row in fields for f in (row if isinstance(row, tuple) else (row,))]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Viewable; every change goes through the actions, which call the services.
+        return False
+
+    @admin.display(description="time")
+    def duration(self, obj):
+        if obj.completed_at and obj.created_at:
+            return f"{(obj.completed_at - obj.created_at).total_seconds():.0f} s"
+        return "—"
+
+    @admin.action(description="Re-check with KIE", permissions=["view"])
+    def recheck_with_kie(self, request, queryset):
+        for generation in queryset:
+            try:
+                status = services.generation_recheck(generation_id=generation.pk)
+            except kie.KieError as exc:
+                self.message_user(request, f"{generation}: KIE error {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{generation}: {status or 'not sent to KIE yet'}")
+
+    @admin.action(description="Fail and refund", permissions=["fail"])
+    def fail_and_refund(self, request, queryset):
+        done = sum(services.generation_cancel(generation_id=g.pk) for g in queryset)
+        self.message_user(
+            request, f"{done} generation(s) failed and refunded; finished ones were left alone."
+        )
+
+    def has_fail_permission(self, request):
+        return request.user.is_superuser or request.user.has_perm("generation.change_generation")
+
+
+@admin.register(DispatchState)
+class DispatchStateAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "reason", "paused_at")
+    readonly_fields = ("paused", "reason", "paused_at")
+    actions = ["resume"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Resume dispatch to KIE")
+    def resume(self, request, queryset):
+        services.dispatch_resume()
+        self.message_user(request, "Dispatch resumed; queued generations are being sent.")

@@ -1,0 +1,79 @@
+"""The global createTask rate limit, shared by every worker through the database.
+
+KIE allows 20 createTask calls per 10 s for the whole account and rejects (does not queue) the
+rest, so we must never exceed it, whatever the number of workers or hosts. The budget "N/Ws" is N
+slot rows (`KieCreateSlot`); a slot can be taken once it was last taken a full window (plus a small
+margin for network jitter) ago, and taking it is a compare-and-swap on `used_at`. No locks are held
+and no Redis is needed, so it works the same on SQLite and PostgreSQL.
+"""
+
+import re
+import time
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from .models import KieCreateSlot
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m)?\s*$")
+
+
+def rate_parse(text):
+    """Return (calls, window_seconds) for a rate like "20/10s", "20/1s", "5/m" or "100/500ms"."""
+    match = _RATE.match(text or "")
+    if not match or int(match.group(1)) < 1:
+        raise ImproperlyConfigured(f"KIE_CREATE_RATE must look like 20/10s, not {text!r}")
+    calls = int(match.group(1))
+    amount = float(match.group(2) or 1)
+    unit = match.group(3) or "s"
+    window = amount * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+    if window <= 0:
+        raise ImproperlyConfigured(f"KIE_CREATE_RATE needs a positive window, not {text!r}")
+    return calls, window
+
+
+def _margin(window):
+    # Our clock starts the window when the slot is taken; KIE's when the request arrives. A request
+    # that is slow to leave followed by one that is fast could land closer than a window apart.
+    return max(0.05 * window, 0.05)
+
+
+def _slots_ensure(calls):
+    if KieCreateSlot.objects.filter(pk__lte=calls).count() < calls:
+        KieCreateSlot.objects.bulk_create(
+            [KieCreateSlot(id=i) for i in range(1, calls + 1)], ignore_conflicts=True
+        )
+
+
+def create_slot_take(*, now=None):
+    """Take one createTask slot; return 0.0 on success, else the seconds until one may free up."""
+    calls, window = rate_parse(settings.KIE_CREATE_RATE)
+    _slots_ensure(calls)
+    span = window + _margin(window)
+    now = time.time() if now is None else now
+    free = list(
+        KieCreateSlot.objects.filter(pk__lte=calls, used_at__lte=now - span)
+        .order_by("used_at")
+        .values_list("pk", "used_at")[:5]
+    )
+    for pk, used_at in free:
+        # Compare-and-swap: only one worker moves this slot from the `used_at` it read.
+        if KieCreateSlot.objects.filter(pk=pk, used_at=used_at).update(used_at=now):
+            return 0.0
+    oldest = KieCreateSlot.objects.filter(pk__lte=calls).order_by("used_at").values_list("used_at", flat=True)
+    first = oldest.first() or 0.0
+    return max(0.01, first + span - now)
+
+
+def create_slot_acquire(*, timeout):
+    """Wait up to `timeout` seconds for a createTask slot; return True when one was taken."""
+    deadline = time.monotonic() + timeout
+    while True:
+        wait = create_slot_take()
+        if wait == 0.0:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        # Sleep a little less than the hint plus jitter-free polling, so contending workers retry soon.
+        time.sleep(min(wait, remaining, 0.25))

@@ -1,0 +1,35 @@
+"""django-q2 entry points. Thin and idempotent: they take ids and call one service.
+
+They are the task boundary, so an unexpected error is logged here before django-q2 records the
+failure and retries (bounded by Q_CLUSTER max_attempts).
+"""
+
+import logging
+
+from . import kie, services
+
+logger = logging.getLogger(__name__)
+
+
+def generation_dispatch(generation_id=None):
+    """Send queued generations to KIE (best first, not necessarily `generation_id`) at the global rate."""
+    report = services.generations_dispatch(max_seconds=40.0)
+    return {"submitted": len(report.submitted), "failed": len(report.failed), "paused": report.paused}
+
+
+def generation_refresh(generation_id):
+    """Re-read one generation from KIE (after its callback). Transient KIE errors are left to the poller."""
+    try:
+        return services.generation_refresh(generation_id=generation_id)
+    except kie.KieError as exc:
+        if exc.retryable or exc.alert:
+            logger.warning(
+                "recordInfo for generation %s failed; the poller will retry: %r", generation_id, exc
+            )
+            return None
+        raise
+
+
+def generation_poll():
+    """The scheduled sweep (every minute): lost callbacks, deadlines, late results, un-pausing."""
+    return services.generations_poll(max_seconds=40.0)

@@ -30,6 +30,10 @@ class GatewayError(Exception):
     """Stripe could not be reached or refused the request; nothing was bought."""
 
 
+class InvalidEvent(Exception):
+    """A webhook body that is not a correctly signed, fresh Stripe event."""
+
+
 def is_sandbox():
     """Return True when the sandbox stands in for Stripe; refuse outright beside a live key."""
     if settings.STRIPE_SANDBOX and settings.STRIPE_SECRET_KEY.startswith("sk_live_"):
@@ -123,10 +127,22 @@ def payment_intent_metadata(*, payment_intent_id):
 def event_construct(*, payload, sig_header):
     """Verify the signature over the raw body and return the event as a dict.
 
-    Raises ValueError (not JSON) or stripe.SignatureVerificationError (bad, stale or missing signature).
+    Raise InvalidEvent for a bad, stale or missing signature, a body that is not JSON, or JSON that
+    is not an event.
     """
-    event = stripe.Webhook.construct_event(payload, sig_header, settings.STRIPE_WEBHOOK_SECRET)
-    return event.to_dict()
+    try:
+        event = stripe.Webhook.construct_event(payload, sig_header, settings.STRIPE_WEBHOOK_SECRET)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise InvalidEvent(str(exc)) from exc
+    event = event.to_dict()
+    obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) else None
+    if (
+        not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(obj, dict)
+    ):
+        raise InvalidEvent("Not a Stripe event.")
+    return event
 
 
 # --- Sandbox: Stripe's far side, simulated --------------------------------------------------------

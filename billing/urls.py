@@ -3,6 +3,21 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("billing/", views.placeholder, {"title": "billing"}, name="billing"),
+    path("billing/", views.billing, name="billing"),
+    path("billing/topup/", views.topup_start, name="billing-topup"),
+    path("billing/success/", views.success, name="billing-success"),
+    path("billing/cancel/", views.cancel, name="billing-cancel"),
+    path("billing/receipts/<str:public_id>/", views.receipt, name="billing-receipt"),
+    path("billing/ledger.csv", views.ledger_csv, name="billing-ledger-csv"),
+    path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
+    path(
+        "billing/sandbox/checkout/<str:public_id>/", views.sandbox_checkout, name="billing-sandbox-checkout"
+    ),
+    path("billing/sandbox/checkout/<str:public_id>/pay/", views.sandbox_pay, name="billing-sandbox-pay"),
+    path(
+        "billing/sandbox/checkout/<str:public_id>/cancel/",
+        views.sandbox_cancel,
+        name="billing-sandbox-cancel",
+    ),
 ]
 api_urlpatterns = []

@@ -1,5 +1,222 @@
-from django.shortcuts import render
+"""Billing pages, the Stripe webhook, and the sandbox checkout. Thin: parse, call one service, render."""
+
+import csv
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services, stripe_gateway
+from .forms import TopUpForm
+from .models import BillingSettings, LedgerKind, TopUpStatus
+
+logger = logging.getLogger("billing")
+
+LEDGER_PAGE_SIZE = 25
 
 
-def placeholder(request, title="Artio"):
-    return render(request, "placeholder.html", {"title": title})
+def _safe_next(url):
+    """Return `url` if it is a path on this site (so a top-up can return the user there), else ""."""
+    url = (url or "").strip()
+    local = url.startswith("/") and not url.startswith("//") and "\\" not in url
+    return url if local and url_has_allowed_host_and_scheme(url, allowed_hosts=set()) else ""
+
+
+def _topup_form(data=None, *, initial=None):
+    limits = BillingSettings.load()
+    return TopUpForm(
+        data, initial=initial, min_cents=limits.topup_min_cents, max_cents=limits.topup_max_cents
+    )
+
+
+def _billing_page(request, *, form, status=200):
+    account = services.account_for_user(user=request.user)
+    page = Paginator(selectors.ledger_for_account(account=account), LEDGER_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    next_url = _safe_next(form["next"].value())
+    context = {
+        "account": account,
+        "packs": selectors.credit_packs_for_sale(),
+        "form": form,
+        "ledger_page": page,
+        "next_url": next_url,
+        "recent_topups": selectors.topups_for_account(account=account)[:5],
+        "generation_kinds": {LedgerKind.GENERATION_CHARGE, LedgerKind.GENERATION_REFUND},
+    }
+    return render(request, "billing/billing.html", context, status=status)
+
+
+@login_required
+@require_GET
+def billing(request):
+    form = _topup_form(initial={"next": _safe_next(request.GET.get("next"))})
+    return _billing_page(request, form=form)
+
+
+@login_required
+@require_POST
+def topup_start(request):
+    form = _topup_form(request.POST)
+    if not form.is_valid():
+        return _billing_page(request, form=form, status=400)
+    data = form.cleaned_data
+    try:
+        topup = services.topup_create(
+            user=request.user,
+            pack_id=data.get("pack"),
+            amount_cents=data.get("amount_cents"),
+            next_url=_safe_next(data.get("next")),
+        )
+        success_url = (
+            settings.ARTIO_PUBLIC_URL + reverse("billing-success") + "?session_id={CHECKOUT_SESSION_ID}"
+        )
+        cancel_url = settings.ARTIO_PUBLIC_URL + reverse("billing-cancel") + f"?topup={topup.public_id}"
+        url = services.topup_checkout_start(
+            topup=topup, email=request.user.email, success_url=success_url, cancel_url=cancel_url
+        )
+    except services.BillingError as exc:
+        form.add_error("pack" if data.get("pack") is not None else "amount", str(exc))
+        return _billing_page(request, form=form, status=400)
+    except stripe_gateway.GatewayError:
+        messages.error(
+            request, "We could not reach our payment provider. Nothing was charged; please try again."
+        )
+        return redirect("billing")
+    # 303: the browser follows with a GET, to Stripe's hosted page (or the sandbox's).
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+@login_required
+@require_GET
+def success(request):
+    topup = selectors.topup_get_by_session_for_owner(
+        user=request.user, session_id=request.GET.get("session_id", "")
+    )
+    topup = services.topup_fulfil_from_stripe(topup=topup)
+    if topup.status == TopUpStatus.PAID and topup.next_url:
+        messages.success(request, f"{topup.credits:,} credits added. You can carry on where you left off.")
+        return redirect(topup.next_url)
+    return render(request, "billing/success.html", {"topup": topup})
+
+
+@login_required
+@require_GET
+def cancel(request):
+    topup = None
+    if request.GET.get("topup"):
+        topup = selectors.topup_get_for_owner(user=request.user, public_id=request.GET["topup"])
+    return render(request, "billing/cancel.html", {"topup": topup})
+
+
+@login_required
+@require_GET
+def receipt(request, public_id):
+    topup = selectors.topup_get_for_owner(user=request.user, public_id=public_id)
+    return render(request, "billing/receipt.html", {"topup": topup, "entries": topup.ledger.order_by("id")})
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_cell(value):
+    # A leading =, +, - or @ would run as a formula in a spreadsheet.
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+@require_GET
+def ledger_csv(request):
+    account = services.account_for_user(user=request.user)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(
+            ["id", "created_at", "kind", "amount", "balance_after", "reference", "description"]
+        )
+        for entry in selectors.ledger_for_account(account=account).iterator(chunk_size=1000):
+            yield writer.writerow(
+                [
+                    entry.pk,
+                    entry.created_at.isoformat(),
+                    entry.kind,
+                    entry.amount,
+                    entry.balance_after,
+                    _csv_cell(entry.reference),
+                    _csv_cell(entry.description),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="artio-ledger.csv"'
+    return response
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Stripe's events: verified on the raw body, stored once, applied in one transaction."""
+    try:
+        event = stripe_gateway.event_construct(
+            payload=request.body, sig_header=request.headers.get("Stripe-Signature")
+        )
+    except stripe_gateway.InvalidEvent:
+        return HttpResponse(status=400)
+    try:
+        services.stripe_event_process(event=event)
+    except Exception:  # the webhook boundary: record it; the 500 makes Stripe deliver again
+        logger.exception("stripe event %s (%s) failed", event.get("id"), event.get("type"))
+        return HttpResponse(status=500)
+    return HttpResponse(status=200)
+
+
+# --- Sandbox checkout: stands in for Stripe's hosted page when there is no Stripe key ----------------
+
+
+def _sandbox_topup(request, public_id):
+    if not stripe_gateway.is_sandbox():
+        raise Http404
+    return selectors.topup_get_for_owner(user=request.user, public_id=public_id)
+
+
+@login_required
+@require_GET
+def sandbox_checkout(request, public_id):
+    topup = _sandbox_topup(request, public_id)
+    return render(request, "billing/sandbox_checkout.html", {"topup": topup})
+
+
+@login_required
+@require_POST
+def sandbox_pay(request, public_id):
+    topup = _sandbox_topup(request, public_id)
+    if topup.status not in (TopUpStatus.CREATED, TopUpStatus.PENDING):
+        messages.info(request, "This checkout is already closed.")
+        return redirect("billing-receipt", public_id=topup.public_id)
+    status = services.sandbox_checkout_pay(topup=topup)
+    if status != 200:
+        messages.warning(
+            request, "The sandbox could not deliver the payment event to the webhook; checking directly."
+        )
+    return redirect(reverse("billing-success") + f"?session_id={topup.stripe_session_id}")
+
+
+@login_required
+@require_POST
+def sandbox_cancel(request, public_id):
+    topup = _sandbox_topup(request, public_id)
+    services.sandbox_checkout_cancel(topup=topup)
+    return redirect(reverse("billing-cancel") + f"?topup={topup.public_id}")

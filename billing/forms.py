@@ -1,0 +1,66 @@
+from decimal import Decimal
+
+from django import forms
+
+
+class TopUpForm(forms.Form):
+    """A credit pack, or a custom amount in dollars (limits come from BillingSettings)."""
+
+    pack = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    amount = forms.DecimalField(
+        label="Amount (USD)",
+        required=False,
+        max_digits=9,
+        decimal_places=2,
+        error_messages={
+            "invalid": "Enter the amount as a number of dollars, e.g. 12 or 12.50.",
+            "max_decimal_places": "Use at most 2 decimals (whole cents).",
+            "max_digits": "That amount is too large.",
+            "max_whole_digits": "That amount is too large.",
+        },
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, min_cents, max_cents, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.min_cents, self.max_cents = min_cents, max_cents
+        self.fields["amount"].widget.attrs.update(
+            {
+                "min": f"{min_cents / 100:.2f}",
+                "max": f"{max_cents / 100:.2f}",
+                "step": "0.01",
+                "inputmode": "decimal",
+            }
+        )
+        self.fields["amount"].help_text = f"Between ${min_cents / 100:,.2f} and ${max_cents / 100:,.2f}."
+
+    def clean(self):
+        data = super().clean()
+        if data.get("pack") is None and "amount" not in self.errors:
+            amount = data.get("amount")
+            if amount is None:
+                self.add_error("amount", "Enter an amount, or pick a credit pack.")
+            elif amount * 100 < self.min_cents:
+                self.add_error("amount", f"The minimum top-up is ${self.min_cents / 100:,.2f}.")
+            elif amount * 100 > self.max_cents:
+                self.add_error("amount", f"The maximum top-up is ${self.max_cents / 100:,.2f}.")
+            else:
+                data["amount_cents"] = int(amount * Decimal(100))
+        return data
+
+
+class AdjustBalanceForm(forms.Form):
+    amount = forms.IntegerField(
+        label="Credits (signed)", help_text="Positive adds credits, negative takes them away."
+    )
+    reason = forms.CharField(max_length=200, help_text="Shown to the user in their ledger.")
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("The amount cannot be zero.")
+        return amount
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200)

@@ -1,0 +1,81 @@
+"""Reads of accounts, the ledger and top-ups. Owner-scoped lookups raise Http404 for anyone else's."""
+
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.shortcuts import get_object_or_404
+
+from catalog.models import CatalogSettings, CreditPack
+
+from .models import Account, LedgerEntry, TopUp
+
+
+def account_balance_for_user(*, user_id):
+    """Return the user's balance (one query), or None before the account exists."""
+    return Account.objects.filter(user_id=user_id).values_list("balance", flat=True).first()
+
+
+def ledger_for_account(*, account):
+    """Return the account's ledger, newest first, with the top-ups the rows link to."""
+    return LedgerEntry.objects.filter(account=account).select_related("topup").order_by("-id")
+
+
+def topups_for_account(*, account):
+    return TopUp.objects.filter(account=account).order_by("-id")
+
+
+def topup_get_for_owner(*, user, public_id):
+    return get_object_or_404(TopUp.objects.select_related("account"), public_id=public_id, account__user=user)
+
+
+def topup_get_by_session_for_owner(*, user, session_id):
+    return get_object_or_404(
+        TopUp.objects.select_related("account"), stripe_session_id=session_id, account__user=user
+    )
+
+
+def credit_packs_for_sale():
+    """Return active packs, each with `cents_per_credit` (Decimal) and `bonus_percent` over the base rate."""
+    base_cents = CatalogSettings.load().usd_per_credit * 100
+    packs = list(CreditPack.objects.filter(is_active=True).order_by("sort_order", "price_cents"))
+    for pack in packs:
+        pack.cents_per_credit = (Decimal(pack.price_cents) / pack.credits).quantize(Decimal("0.001"))
+        base_credits = Decimal(pack.price_cents) / base_cents
+        pack.bonus_percent = int((Decimal(pack.credits) / base_credits - 1) * 100) if base_credits else 0
+    return packs
+
+
+def ledger_audit():
+    """Check every account: balance == SUM(ledger), and each row's balance_after continues the last.
+
+    Return a list of human-readable problems (empty when the ledger is sound).
+    """
+    problems = []
+    sums = dict(
+        LedgerEntry.objects.values("account_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("account_id", "total")
+    )
+    for account_id, balance in Account.objects.values_list("id", "balance").order_by("id").iterator():
+        total = sums.get(account_id) or 0
+        if balance != total:
+            problems.append(f"account {account_id}: balance {balance} != sum of ledger {total}")
+    previous = {}
+    rows = LedgerEntry.objects.order_by("account_id", "id").values_list(
+        "account_id", "id", "amount", "balance_after"
+    )
+    for account_id, entry_id, amount, balance_after in rows.iterator(chunk_size=5000):
+        expected = previous.get(account_id, 0) + amount
+        if balance_after != expected:
+            problems.append(
+                f"account {account_id}: entry {entry_id} has balance_after {balance_after}, "
+                f"expected {expected} (previous {previous.get(account_id, 0)} {amount:+d})"
+            )
+        previous[account_id] = balance_after
+    for account_id, balance in Account.objects.filter(id__in=previous).values_list("id", "balance"):
+        if previous[account_id] != balance:
+            problems.append(
+                f"account {account_id}: last balance_after {previous[account_id]} != balance {balance}"
+            )
+    return problems

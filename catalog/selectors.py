@@ -109,6 +109,10 @@ class CostRow:
         return self.retail_usd - self.cost_usd
 
     @property
+    def loss_usd(self):
+        return -self.margin_usd
+
+    @property
     def below_cost(self):
         return self.margin_usd < 0
 

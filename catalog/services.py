@@ -173,3 +173,30 @@ def model_schema_set(*, model, input_schema):
     AIModel.objects.filter(pk=model.pk).update(input_schema=input_schema)
     model.input_schema = input_schema
     return model
+
+
+def price_create(*, model, variant, kie_credits, credits, unit, changed_by, note="Created"):
+    """Add a price to a model and its first history row (old values empty)."""
+    credits = _retail_credits(credits)
+    kie_credits = _kie_credits(kie_credits)
+    with transaction.atomic():
+        price = Price.objects.create(
+            model=model, variant=variant, kie_credits=kie_credits, credits=credits, unit=unit
+        )
+        PriceChange.objects.create(
+            price=price,
+            changed_by=changed_by,
+            old_credits=None,
+            new_credits=credits,
+            old_kie_credits=None,
+            new_kie_credits=kie_credits,
+            note=note[:200],
+        )
+    return price
+
+
+def price_details_set(*, price, variant, unit):
+    """Change what a price applies to (variant) and its unit; money changes go through price_update."""
+    Price.objects.filter(pk=price.pk).update(variant=variant, unit=unit)
+    price.variant, price.unit = variant, unit
+    return price

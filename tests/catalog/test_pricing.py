@@ -35,7 +35,12 @@ MINIMAL_INPUT = {
         "quality": "medium",
     },
     "seedream/4.5-text-to-image": {"prompt": "a cat", "aspect_ratio": "1:1", "quality": "high"},
-    "seedream/4.5-edit": {"prompt": "a cat", "image_urls": [IMAGE], "aspect_ratio": "1:1", "quality": "basic"},
+    "seedream/4.5-edit": {
+        "prompt": "a cat",
+        "image_urls": [IMAGE],
+        "aspect_ratio": "1:1",
+        "quality": "basic",
+    },
     "qwen/text-to-image": {"prompt": "a cat"},
     "qwen/image-to-image": {"prompt": "a cat", "image_url": IMAGE},
     "grok-imagine/text-to-image": {"prompt": "a cat"},

@@ -163,7 +163,12 @@ class KieSandbox:
         self.port = self._server.server_address[1]
         self._stopping = False
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="kie-sandbox-http", daemon=True),
+            threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll
+                name="kie-sandbox-http",
+                daemon=True,
+            ),
             threading.Thread(target=self._finisher, name="kie-sandbox-finisher", daemon=True),
         ]
         for thread in self._threads:

@@ -1,0 +1,283 @@
+"""KieClient against the KIE simulator over real HTTP: every quirk of docs/kie-api.md."""
+
+import io
+import time
+from decimal import Decimal
+
+import pytest
+from PIL import Image
+
+from generation.kie import USER_AGENT, KieClient, KieError, kie_client
+
+INPUT = {"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9", "num_images": "2"}
+
+
+def wait_finished(client, task_id, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = client.record_info(task_id=task_id)
+        if record.finished:
+            return record
+        time.sleep(0.05)
+    raise AssertionError("task did not finish")
+
+
+def test_task_runs_to_success_with_parsed_record(client, kie_sandbox):
+    task_id = client.create_task(model="google/imagen4-fast", input=INPUT, callback_url=None)
+    record = wait_finished(client, task_id)
+    assert record.succeeded and record.task_id == task_id
+    assert len(record.result_urls) == 2
+    assert record.credits_consumed == Decimal(8)
+    assert record.fail_code == "" and record.fail_msg == ""
+    assert record.created_at <= record.completed_at
+    # The simulator double-encodes param.input like newer KIE; the client decodes it.
+    assert record.raw["param"]["input"] == INPUT
+
+
+def test_old_response_shape_is_understood(client, kie_sandbox):
+    kie_sandbox.style = "old"
+    task_id = client.create_task(model="google/imagen4-fast", input=INPUT, callback_url=None)
+    record = wait_finished(client, task_id)
+    assert "response" not in record.raw and "consumeCredits" in record.raw
+    assert record.succeeded and len(record.result_urls) == 2
+    assert record.credits_consumed == Decimal(8)
+
+
+def test_running_task_reads_as_unfinished(client, kie_sandbox):
+    kie_sandbox.set_latency(5)
+    task_id = client.create_task(model="google/imagen4-fast", input=INPUT, callback_url=None)
+    record = client.record_info(task_id=task_id)
+    assert record.state in ("waiting", "queuing", "generating") and not record.finished
+    assert record.result_urls == [] and record.completed_at is None
+
+
+def test_failed_task_carries_fail_code_and_no_credits(client, kie_sandbox):
+    kie_sandbox.fail_next(state="fail", fail_code="400", fail_msg="flagged by the content filter")
+    record = wait_finished(client, client.create_task(model="google/imagen4-fast", input=INPUT))
+    assert record.failed
+    assert (record.fail_code, record.fail_msg) == ("400", "flagged by the content filter")
+    assert record.credits_consumed == Decimal(0)
+
+
+def test_error_inside_http_200_raises(client, kie_sandbox):
+    kie_sandbox.fail_next(422, "aspect_ratio invalid")
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.code == 422 and caught.value.message == "aspect_ratio invalid"
+    assert not caught.value.retryable and not caught.value.alert
+
+
+def test_error_as_http_status_raises(client, kie_sandbox):
+    kie_sandbox.http_errors = True
+    kie_sandbox.fail_next(500, "Server Error - upstream")
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.code == 500 and caught.value.retryable
+
+
+def test_message_key_instead_of_msg(client, kie_sandbox):
+    kie_sandbox.message_key = "message"
+    kie_sandbox.fail_next(422, "prompt is required")
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.message == "prompt is required"
+
+
+def test_unknown_task_is_404_with_null_data(client, kie_sandbox):
+    with pytest.raises(KieError) as caught:
+        client.record_info(task_id="no-such-task")
+    assert caught.value.code == 404 and not caught.value.retryable
+
+
+def test_server_error_with_null_data_is_retryable(client, kie_sandbox):
+    kie_sandbox.fail_next(500, endpoint="recordInfo")
+    with pytest.raises(KieError) as caught:
+        client.record_info(task_id="anything")
+    assert caught.value.code == 500 and caught.value.retryable
+
+
+@pytest.mark.parametrize(("status", "code"), [(200, None), (502, 502), (503, 503)])
+def test_cloudflare_html_is_retryable(client, kie_sandbox, status, code):
+    kie_sandbox.fail_next(body=b"<!DOCTYPE html><title>Just a moment...</title>", http_status=status)
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.code == code and caught.value.retryable
+
+
+def test_read_timeout_is_retryable(kie_sandbox):
+    client = KieClient(
+        api_base=kie_sandbox.base_url, upload_base=kie_sandbox.base_url, api_key="k", timeout=(1, 0.3)
+    )
+    kie_sandbox.fail_next(endpoint="recordInfo", delay=1.0)
+    with pytest.raises(KieError) as caught:
+        client.record_info(task_id="slow")
+    assert caught.value.code is None and caught.value.retryable and not caught.value.alert
+
+
+def test_connection_refused_is_retryable():
+    client = KieClient(api_base="http://127.0.0.1:9", upload_base="http://127.0.0.1:9", api_key="k")
+    with pytest.raises(KieError) as caught:
+        client.account_credit()
+    assert caught.value.code is None and caught.value.retryable
+
+
+def test_bad_key_alerts(kie_sandbox):
+    kie_sandbox.api_key = "the-right-key"
+    client = KieClient(api_base=kie_sandbox.base_url, upload_base=kie_sandbox.base_url, api_key="wrong")
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.code == 401 and caught.value.alert and not caught.value.retryable
+
+
+def test_kie_account_out_of_credits_alerts(client, kie_sandbox):
+    kie_sandbox.credits = Decimal(3)
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.code == 402 and caught.value.alert and not caught.value.retryable
+
+
+def test_forced_402_alerts(client, kie_sandbox):
+    kie_sandbox.fail_next(402, "Credits insufficient")
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.alert
+
+
+def test_validation_error_is_final(client, kie_sandbox):
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input={**INPUT, "num_images": "5"})
+    assert caught.value.code == 422 and not caught.value.retryable and not caught.value.alert
+
+
+def test_rate_limit_is_retryable(client, kie_sandbox):
+    kie_sandbox.fail_next(429, "Rate limit exceeded")
+    with pytest.raises(KieError) as caught:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert caught.value.code == 429 and caught.value.retryable
+
+
+def test_account_credit_is_decimal(client, kie_sandbox):
+    kie_sandbox.credits = Decimal("1234.5")
+    assert client.account_credit() == Decimal("1234.5")
+
+
+def test_account_credit_error(client, kie_sandbox):
+    kie_sandbox.fail_next(401, "Unauthorized", endpoint="credit")
+    with pytest.raises(KieError) as caught:
+        client.account_credit()
+    assert caught.value.alert
+
+
+def test_requests_carry_user_agent_and_bearer(client):
+    prepared = client.session.prepare_request(
+        __import__("requests").Request("GET", "http://x/", headers=client._auth())
+    )
+    assert prepared.headers["User-Agent"] == USER_AGENT
+    assert prepared.headers["Authorization"] == "Bearer sandbox"
+
+
+def test_kie_client_comes_from_settings(kie_sandbox):
+    client = kie_client()
+    assert client.api_base == kie_sandbox.base_url and client.upload_base == kie_sandbox.base_url
+    assert client.account_credit() > 0
+
+
+# --- upload and download -----------------------------------------------------------------------
+
+
+def png_bytes(size=(8, 8)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 10, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_stream_upload_round_trips(client):
+    content = png_bytes()
+    url = client.upload_file(content=content, filename="me.png", content_type="image/png")
+    assert url.endswith(".png?" + url.split("?", 1)[1])
+    assert client.download(url=url, max_bytes=1_000_000) == (content, "image/png")
+
+
+def test_uploads_get_unique_names(client):
+    first = client.upload_file(content=png_bytes(), filename="same.png", content_type="image/png")
+    second = client.upload_file(content=png_bytes(), filename="same.png", content_type="image/png")
+    assert first.split("?")[0].rsplit("/", 1)[1] != second.split("?")[0].rsplit("/", 1)[1]
+
+
+def test_base64_upload_round_trips(client):
+    content = png_bytes()
+    url = client.upload_base64(content=content, filename="b.png", content_type="image/png")
+    assert client.download(url=url, max_bytes=1_000_000) == (content, "image/png")
+
+
+def test_upload_error_raises(client, kie_sandbox):
+    kie_sandbox.fail_next(500, endpoint="upload")
+    with pytest.raises(KieError) as caught:
+        client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
+    assert caught.value.retryable
+
+
+def test_result_images_download_as_png_of_the_aspect_ratio(client):
+    record = wait_finished(client, client.create_task(model="google/imagen4-fast", input=INPUT))
+    content, content_type = client.download(url=record.result_urls[0], max_bytes=5_000_000)
+    assert content_type == "image/png"
+    assert Image.open(io.BytesIO(content)).size == (512, 288)
+
+
+def test_download_over_size_cap_is_refused(client):
+    record = wait_finished(client, client.create_task(model="google/imagen4-fast", input=INPUT))
+    with pytest.raises(KieError) as caught:
+        client.download(url=record.result_urls[0], max_bytes=100)
+    assert not caught.value.retryable
+
+
+def test_download_of_non_image_type_is_refused(client):
+    url = client.upload_file(content=b"hello", filename="a.txt", content_type="text/plain")
+    with pytest.raises(KieError) as caught:
+        client.download(url=url, max_bytes=1_000_000)
+    assert not caught.value.retryable and "Not an image" in caught.value.message
+
+
+def test_download_with_image_type_but_other_bytes_is_refused(client):
+    url = client.upload_file(content=b"<svg></svg>", filename="a.png", content_type="image/png")
+    with pytest.raises(KieError) as caught:
+        client.download(url=url, max_bytes=1_000_000)
+    assert not caught.value.retryable
+
+
+def test_expired_link_is_gone_and_final(client, kie_sandbox):
+    url = client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
+    path = url.split(kie_sandbox.base_url, 1)[1].split("?")[0]
+    expired = kie_sandbox.file_url(path, expires=time.time() - 1)
+    with pytest.raises(KieError) as caught:
+        client.download(url=expired, max_bytes=1_000_000)
+    assert caught.value.code == 410 and not caught.value.retryable
+
+
+def test_tampered_link_is_not_found(client):
+    url = client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
+    with pytest.raises(KieError) as caught:
+        client.download(url=url.replace("expires=", "expires=9"), max_bytes=1_000_000)
+    assert caught.value.code == 404
+
+
+def test_download_never_sends_our_key(client, monkeypatch):
+    url = client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
+    sent = []
+    real_get = client.session.get
+
+    def spy(*args, **kwargs):
+        response = real_get(*args, **kwargs)
+        sent.append(response.request.headers)
+        return response
+
+    monkeypatch.setattr(client.session, "get", spy)
+    client.download(url=url, max_bytes=1_000_000)
+    assert sent and "Authorization" not in sent[0]
+    assert sent[0]["User-Agent"] == USER_AGENT
+
+
+def test_download_refuses_non_web_urls(client):
+    with pytest.raises(KieError) as caught:
+        client.download(url="file:///etc/passwd", max_bytes=10)
+    assert not caught.value.retryable

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePosixPath
@@ -297,9 +297,13 @@ class KieClient:
         return {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
 
     def _call(self, method, url, **kwargs):
+        headers = self._auth()
+        if not ({"json", "files", "data"} & kwargs.keys()):
+            # KIE's docs warn a missing Content-Type can be answered with 401, even on GET.
+            headers["Content-Type"] = "application/json"
         try:
             response = self.session.request(
-                method, url, headers=self._auth(), timeout=self.timeout, allow_redirects=False, **kwargs
+                method, url, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.Timeout as exc:
             raise KieError(f"KIE timed out: {exc}", code=None) from exc
@@ -323,7 +327,8 @@ class KieClient:
         data = self._call("GET", f"{self.api_base}/api/v1/jobs/recordInfo", params={"taskId": task_id})
         if data is None:
             raise KieError("KIE sent an empty task record", code=None)
-        return task_record_parse(data)
+        record = task_record_parse(data)
+        return record if record.task_id else replace(record, task_id=task_id)
 
     def account_credit(self):
         """Return the KIE account's remaining credits."""

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import PurePosixPath
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -379,6 +380,8 @@ class KieSandbox:
             if self.credits < cost:
                 return self._envelope(402, "Credits insufficient")
             fail = self._forced_fails.popleft() if self._forced_fails else None
+            if fail is None and self._inputs_gone(data):
+                fail = ("400", "Failed to fetch the input image: the link is missing or expired")
             if fail is None and FAIL_PROMPT_MARKER in str(data.get("prompt", "")):
                 fail = ("400", "Your prompt was flagged by the content filter")
             if fail is None and self._random.random() < self.failure_rate:
@@ -629,14 +632,39 @@ class KieSandbox:
             file_name=body.get("fileName"),
         )
 
-    def _serve_file(self, request):
-        expires, signature = request.query.get("expires", ""), request.query.get("sig", "")
+    def _link_status(self, path, query):
+        """Return 200 for a valid signed link, 404 for a forged one, 410 for an expired one."""
+        expires, signature = query.get("expires", ""), query.get("sig", "")
         if not expires.isdigit() or not signature:
-            return Reply(404, b"Not Found", {"Content-Type": "text/plain"})
-        expected = self.file_url(request.path, expires=int(expires)).rsplit("sig=", 1)[1]
+            return 404
+        expected = self.file_url(path, expires=int(expires)).rsplit("sig=", 1)[1]
         if not hmac.compare_digest(expected, signature):
+            return 404
+        return 410 if int(expires) < time.time() else 200
+
+    def _inputs_gone(self, data):
+        """Return True when an input names one of our upload links that is forged or expired.
+
+        KIE fetches input images itself; a dead link fails the task. Outside URLs are not
+        fetched (the sandbox runs offline) and count as reachable.
+        """
+        prefix = f"{self.public_base or self.base_url}/uploads/"
+        values = [v for value in data.values() for v in (value if isinstance(value, list) else [value])]
+        for value in values:
+            if not isinstance(value, str) or not value.startswith(prefix):
+                continue
+            parts = urlsplit(value)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            key = parts.path.split("/")[2] if parts.path.count("/") >= 3 else ""
+            if self._link_status(parts.path, query) != 200 or key not in self.uploads:
+                return True
+        return False
+
+    def _serve_file(self, request):
+        status = self._link_status(request.path, request.query)
+        if status == 404:
             return Reply(404, b"Not Found", {"Content-Type": "text/plain"})
-        if int(expires) < time.time():
+        if status == 410:
             return Reply(410, b"Gone: this link has expired", {"Content-Type": "text/plain"})
         parts = request.path.strip("/").split("/")
         with self._lock:

@@ -5,6 +5,7 @@ import time
 from decimal import Decimal
 
 import pytest
+import requests
 from PIL import Image
 
 from generation.kie import USER_AGENT, KieClient, KieError, kie_client
@@ -169,9 +170,7 @@ def test_account_credit_error(client, kie_sandbox):
 
 
 def test_requests_carry_user_agent_and_bearer(client):
-    prepared = client.session.prepare_request(
-        __import__("requests").Request("GET", "http://x/", headers=client._auth())
-    )
+    prepared = client.session.prepare_request(requests.Request("GET", "http://x/", headers=client._auth()))
     assert prepared.headers["User-Agent"] == USER_AGENT
     assert prepared.headers["Authorization"] == "Bearer sandbox"
 

@@ -324,3 +324,23 @@ def test_command_serves_and_stops_on_sigterm():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- image inputs ------------------------------------------------------------------------------
+
+
+def test_task_with_a_live_upload_link_succeeds_and_a_dead_one_fails(local):
+    client = KieClient(api_base=local.base_url, upload_base=local.base_url, api_key="k")
+    local._models["edit/model"] = {
+        "type": "object",
+        "required": ["prompt", "image_urls"],
+        "properties": {"prompt": {"type": "string"}, "image_urls": {"type": "array", "maxItems": 2}},
+    }
+    live = client.upload_file(content=b"\x89PNG\r\n\x1a\n", filename="in.png", content_type="image/png")
+    path = live.split(local.base_url, 1)[1].split("?")[0]
+    expired = local.file_url(path, expires=time.time() - 5)
+    ok = create(local, model="edit/model", input={"prompt": "p", "image_urls": [live]}).json()
+    gone = create(local, model="edit/model", input={"prompt": "p", "image_urls": [expired]}).json()
+    assert wait_state(local, ok["data"]["taskId"])["state"] == "success"
+    failed = wait_state(local, gone["data"]["taskId"])
+    assert failed["state"] == "fail" and failed["failCode"] == "400"

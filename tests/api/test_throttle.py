@@ -1,0 +1,42 @@
+"""Per-key rate limits: 429 rate_limited with Retry-After, configurable per account."""
+
+import pytest
+
+from artio.models import PartnerSettings
+from artio.services import api_key_create, partner_settings_for_user
+
+from .conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_over_the_accounts_rate_is_429_with_retry_after(alice, alice_api):
+    partner = partner_settings_for_user(user=alice)
+    PartnerSettings.objects.filter(pk=partner.pk).update(rate_limit_per_minute=3)
+
+    statuses = [alice_api.get("/api/v1/balance").status_code for _ in range(4)]
+    limited = alice_api.get("/api/v1/balance")
+
+    assert statuses == [200, 200, 200, 429]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited["Retry-After"]) <= 60
+
+
+def test_the_limit_is_per_key(alice, alice_api):
+    partner = partner_settings_for_user(user=alice)
+    PartnerSettings.objects.filter(pk=partner.pk).update(rate_limit_per_minute=2)
+    other = client_for(api_key_create(user=alice, name="second")[1])
+
+    for _ in range(2):
+        alice_api.get("/api/v1/balance")
+
+    assert alice_api.get("/api/v1/balance").status_code == 429
+    assert other.get("/api/v1/balance").status_code == 200
+
+
+def test_default_rate_is_120_per_minute(alice, alice_api):
+    statuses = {alice_api.get("/api/v1/ledger").status_code for _ in range(120)}
+
+    assert statuses == {200}
+    assert alice_api.get("/api/v1/ledger").status_code == 429

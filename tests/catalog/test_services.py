@@ -1,0 +1,146 @@
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from catalog.models import AIModel, CatalogSettings, Price, PriceChange
+from catalog.selectors import cost_table, model_get_active, models_for_pricing, price_margin
+from catalog.services import model_schema_set, price_update, prices_set_retail_from_kie
+
+
+@pytest.fixture
+def imagen_fast(db):
+    return Price.objects.get(model__slug="google/imagen4-fast")
+
+
+def test_price_update_records_old_and_new_with_who(imagen_fast, staff):
+    change = price_update(price=imagen_fast, credits=7, changed_by=staff, note="margin")
+
+    imagen_fast.refresh_from_db()
+    assert imagen_fast.credits == 7
+    assert (change.old_credits, change.new_credits) == (4, 7)
+    assert (change.old_kie_credits, change.new_kie_credits) == (Decimal(4), Decimal(4))
+    assert change.changed_by == staff
+    assert change.note == "margin"
+
+
+def test_price_update_of_kie_credits_keeps_retail(imagen_fast, staff):
+    change = price_update(price=imagen_fast, kie_credits=Decimal("4.5"), changed_by=staff)
+
+    imagen_fast.refresh_from_db()
+    assert (imagen_fast.credits, imagen_fast.kie_credits) == (4, Decimal("4.5"))
+    assert (change.old_kie_credits, change.new_kie_credits) == (Decimal(4), Decimal("4.5"))
+
+
+def test_price_update_without_a_change_writes_no_history(imagen_fast, staff):
+    before = PriceChange.objects.count()
+    assert price_update(price=imagen_fast, credits=4, changed_by=staff) is None
+    assert PriceChange.objects.count() == before
+
+
+@pytest.mark.parametrize("bad", [0, -3, Decimal("2.5"), "2.5", "abc", True])
+def test_price_update_refuses_non_positive_or_fractional_retail(imagen_fast, staff, bad):
+    before = PriceChange.objects.count()
+    with pytest.raises(ValidationError):
+        price_update(price=imagen_fast, credits=bad, changed_by=staff)
+    imagen_fast.refresh_from_db()
+    assert imagen_fast.credits == 4
+    assert PriceChange.objects.count() == before
+
+
+def test_price_update_refuses_negative_kie_credits(imagen_fast, staff):
+    with pytest.raises(ValidationError):
+        price_update(price=imagen_fast, kie_credits=-1, changed_by=staff)
+
+
+def test_retail_from_kie_rounds_up_and_records_each_change(staff):
+    prices = list(Price.objects.filter(model__slug__startswith="flux-2/pro-text"))  # 5 and 7 KIE credits
+
+    changed = prices_set_retail_from_kie(prices=prices, factor=Decimal("1.5"), changed_by=staff)
+
+    assert changed == 2
+    assert sorted(
+        Price.objects.filter(model__slug="flux-2/pro-text-to-image").values_list("credits", flat=True)
+    ) == [
+        8,  # ceil(7.5)
+        11,  # ceil(10.5)
+    ]
+    notes = PriceChange.objects.filter(price__in=prices, changed_by=staff).values_list("note", flat=True)
+    assert len(notes) == 2
+    assert all("× 1.5" in note for note in notes)
+
+
+@pytest.mark.parametrize("factor", [0, -1, "NaN"])
+def test_retail_from_kie_refuses_a_non_positive_factor(staff, factor):
+    prices = list(Price.objects.filter(model__slug="google/imagen4"))
+    with pytest.raises(ValidationError):
+        prices_set_retail_from_kie(prices=prices, factor=factor, changed_by=staff)
+
+
+@pytest.mark.django_db
+def test_model_schema_set_refuses_a_malformed_schema():
+    model = AIModel.objects.get(slug="google/imagen4-fast")
+    with pytest.raises(ValidationError, match="not valid"):
+        model_schema_set(model=model, input_schema={"type": "object", "properties": {"x": {"type": "nope"}}})
+    with pytest.raises(ValidationError, match="count field"):
+        model_schema_set(model=model, input_schema={"type": "object", "properties": {"prompt": {}}})
+    model.refresh_from_db()
+    assert "num_images" in model.input_schema["properties"]
+
+
+@pytest.mark.django_db
+def test_model_schema_set_saves_a_good_schema():
+    model = AIModel.objects.get(slug="recraft/crisp-upscale")
+    schema = {"type": "object", "properties": {"image": {"type": "string"}}, "required": ["image"]}
+    model_schema_set(model=model, input_schema=schema)
+    model.refresh_from_db()
+    assert model.input_schema == schema
+
+
+@pytest.mark.django_db
+def test_margin_is_retail_value_minus_kie_cost():
+    settings = CatalogSettings.load()
+    price = Price.objects.get(model__slug="google/imagen4")  # 6 retail credits, 6 KIE credits
+    margin = price_margin(price=price, settings=settings)
+    assert margin.retail_usd == Decimal("0.06")
+    assert margin.cost_usd == Decimal("0.030")
+    assert margin.margin_usd == Decimal("0.03")
+    assert margin.margin_percent == Decimal("50.0")
+    assert not margin.below_cost
+
+    Price.objects.filter(pk=price.pk).update(credits=2)
+    price.refresh_from_db()
+    assert price_margin(price=price, settings=settings).below_cost
+
+
+@pytest.mark.django_db
+def test_cost_table_matches_the_seed_cost_analysis():
+    rows = {(r.price.model.slug, r.price.variant): r for r in cost_table()}
+    # docs/kie-pricing-seed.md "Cost Analysis (per 1000 images)"
+    assert rows[("google/imagen4-fast", "")].kie_credits == 4000
+    assert rows[("google/imagen4-fast", "")].cost_usd == Decimal("20.00")
+    assert rows[("google/imagen4-ultra", "")].cost_usd == Decimal("60.00")
+    assert rows[("gpt-image/1.5-text-to-image", "")].cost_usd == Decimal("30.00")
+    assert rows[("flux-2/pro-text-to-image", "1K")].cost_usd == Decimal("25.00")
+    # Grok bills a task of 6 images: 8 credits per task is 1333.33 per 1000 images.
+    assert rows[("grok-imagine/text-to-image", "")].kie_credits == Decimal("1333.33")
+
+
+@pytest.mark.django_db
+def test_pricing_groups_follow_family_and_hide_inactive_models():
+    AIModel.objects.filter(slug="qwen/image-to-image").update(is_active=False)
+    groups = models_for_pricing()
+    assert [g.family for g in groups] == [
+        "imagen",
+        "flux-2",
+        "gpt-image",
+        "seedream",
+        "qwen",
+        "grok-imagine",
+        "ideogram",
+        "recraft",
+    ]
+    qwen = next(g for g in groups if g.family == "qwen")
+    assert [m.slug for m in qwen.models] == ["qwen/text-to-image"]
+    with pytest.raises(AIModel.DoesNotExist):
+        model_get_active(slug="qwen/image-to-image")

@@ -183,7 +183,15 @@ class TopUp(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.public_id} ${self.amount_cents / 100:.2f} → {self.credits} credits ({self.status})"
+        return f"{self.public_id} {self.amount_display} → {self.credits} credits ({self.status})"
+
+    @property
+    def amount_display(self):
+        return f"${self.amount_cents / 100:,.2f}"
+
+    @property
+    def refunded_display(self):
+        return f"${self.refunded_cents / 100:,.2f}"
 
 
 class StripeEvent(models.Model):

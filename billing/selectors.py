@@ -39,6 +39,7 @@ def credit_packs_for_sale():
     base_cents = CatalogSettings.load().usd_per_credit * 100
     packs = list(CreditPack.objects.filter(is_active=True).order_by("sort_order", "price_cents"))
     for pack in packs:
+        pack.price_display = f"${pack.price_cents / 100:,.2f}"
         pack.cents_per_credit = (Decimal(pack.price_cents) / pack.credits).quantize(Decimal("0.001"))
         base_credits = Decimal(pack.price_cents) / base_cents
         pack.bonus_percent = int((Decimal(pack.credits) / base_credits - 1) * 100) if base_credits else 0

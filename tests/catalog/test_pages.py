@@ -1,0 +1,118 @@
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from catalog.models import AIModel, CreditPack, Family, Kind, Price
+
+
+def add_models(count):
+    """Add `count` active models with two prices each, as a bigger catalogue would have."""
+    for i in range(count):
+        model = AIModel.objects.create(
+            slug=f"extra/model-{i}",
+            kie_model=f"extra/model-{i}",
+            name=f"Extra model {i}",
+            family=Family.QWEN if i % 2 else Family.RECRAFT,
+            kind=Kind.TEXT_TO_IMAGE,
+            input_schema={"type": "object", "properties": {"prompt": {"type": "string"}}},
+            variant_field="size",
+        )
+        Price.objects.create(model=model, variant="small", kie_credits=Decimal(2), credits=3)
+        Price.objects.create(model=model, variant="large", kie_credits=Decimal(4), credits=6)
+    CreditPack.objects.create(name="Huge", price_cents=10000, credits=11500)
+
+
+def queries_for(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", ["home", "pricing"])
+def test_pages_render_in_constant_queries_whatever_the_catalogue_size(
+    client, django_assert_num_queries, url_name
+):
+    url = reverse(url_name)
+    baseline = queries_for(client, url)
+    assert baseline <= 4
+
+    add_models(12)
+
+    with django_assert_num_queries(baseline):
+        response = client.get(url)
+    assert "Extra model 11" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", ["home", "pricing"])
+def test_pages_render_in_constant_queries_for_a_signed_in_user(client, alice, url_name):
+    client.force_login(alice)
+    url = reverse(url_name)
+    baseline = queries_for(client, url)
+    add_models(5)
+    assert queries_for(client, url) == baseline
+
+
+@pytest.mark.django_db
+def test_pricing_lists_every_seed_price_with_dollars_and_plan(client):
+    body = client.get(reverse("pricing")).content.decode()
+    for family in Family.labels:
+        assert family in body
+    for price in Price.objects.select_related("model"):
+        assert price.model.slug in body
+    # Flux-2 Flex 2K: 24 credits = $0.24 at the base rate.
+    assert "<strong>24</strong>" in body
+    assert "$0.24" in body
+    assert "$0.02" in body  # Recraft remove background, 2 credits
+    assert "per run (6 images)" in body  # Grok Imagine
+    assert 'class="plan plan--premium">Premium' in body
+
+
+@pytest.mark.django_db
+def test_pricing_shows_credit_packs_with_per_credit_price(client):
+    body = client.get(reverse("pricing")).content.decode()
+    assert "$25.00" in body
+    assert "2600" in body
+    assert "$0.0096 per credit" in body  # $25 / 2600
+    assert "+4% bonus" in body
+    assert "$0.0100 per credit" in body  # the $5 pack, no bonus
+
+
+@pytest.mark.django_db
+def test_pricing_hides_inactive_models_and_packs(client):
+    AIModel.objects.filter(slug="ideogram/character").update(is_active=False)
+    CreditPack.objects.filter(price_cents=5000).update(is_active=False)
+    body = client.get(reverse("pricing")).content.decode()
+    assert "ideogram/character" not in body
+    assert "Ideogram" not in body  # the family has no other model
+    assert "$50.00" not in body
+
+
+@pytest.mark.django_db
+def test_pricing_follows_staff_price_edits(client):
+    Price.objects.filter(model__slug="google/imagen4-ultra").update(credits=15)
+    body = client.get(reverse("pricing")).content.decode()
+    assert "$0.15" in body
+
+
+@pytest.mark.django_db
+def test_home_says_what_artio_is_shows_families_and_invites_sign_up(client):
+    body = client.get(reverse("home")).content.decode()
+    assert "pay per image" in body
+    for family in Family.labels:
+        assert family in body
+    assert reverse("account_signup") in body
+    assert "Imagen 4 Fast" in body
+    assert "from <strong>4</strong> credits per image" in body
+
+
+@pytest.mark.django_db
+def test_home_offers_generate_to_signed_in_users(client, alice):
+    client.force_login(alice)
+    body = client.get(reverse("home")).content.decode()
+    assert reverse("generate") in body
+    assert "Start generating" in body

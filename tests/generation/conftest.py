@@ -1,0 +1,80 @@
+"""Fixtures of the generation tests: funded users, tasks run in-process, a fresh media folder."""
+
+import importlib
+import time
+
+import pytest
+
+from billing.services import account_for_user, balance_adjust
+from catalog.services import catalog_seed
+from generation import services
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def fund():
+    """Return fund(user, credits, plan=None): give a user credits (and a plan) through the ledger."""
+
+    # Transactional tests flush the tables the seed migration filled; put the catalogue back.
+    catalog_seed()
+
+    def fund(user, credits, plan=None):
+        account = account_for_user(user=user)
+        if credits:
+            balance_adjust(account_id=account.pk, amount=credits, reason="test funds")
+        if plan:
+            account.plan = plan
+            account.save(update_fields=["plan"])
+        account.refresh_from_db()
+        return account
+
+    return fund
+
+
+class TaskRunner:
+    """Stands in for django-q2: records every enqueued task and runs the pipeline's own at once."""
+
+    def __init__(self):
+        self.calls = []
+        self.run = True
+
+    def __call__(self, func, *args):
+        self.calls.append((func, args))
+        if self.run and func.startswith("generation.tasks."):
+            module, name = func.rsplit(".", 1)
+            getattr(importlib.import_module(module), name)(*args)
+
+    def named(self, func):
+        return [args for name, args in self.calls if name == func]
+
+
+@pytest.fixture
+def tasks(monkeypatch):
+    runner = TaskRunner()
+    monkeypatch.setattr(services, "_enqueue", runner)
+    return runner
+
+
+@pytest.fixture
+def kie(kie_sandbox, settings):
+    """The KIE sandbox with a fast rate window, so tests never wait 10 s for a slot."""
+    settings.KIE_CREATE_RATE = "20/1s"
+    # Callbacks go nowhere unless a test serves the app (live_server); port 9 refuses at once.
+    settings.ARTIO_PUBLIC_URL = "http://127.0.0.1:9"
+    kie_sandbox.create_rate = (20, 1.0)
+    return kie_sandbox
+
+
+def wait_for(predicate, timeout=10.0, every=0.05):
+    """Return once predicate() is true; fail the test after `timeout` seconds."""
+    ends = time.monotonic() + timeout
+    while time.monotonic() < ends:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError("condition not met in time")

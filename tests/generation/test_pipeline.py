@@ -1,0 +1,324 @@
+"""The pipeline end to end against the KIE sandbox over real HTTP: charge, dispatch, results, refunds."""
+
+import time
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+
+from billing.models import LedgerEntry, LedgerKind
+from generation import services
+from generation.models import Generation, Status
+
+from .conftest import wait_for
+
+FAST = "google/imagen4-fast"  # 4 credits per image, free plan, num_images 1-4
+
+
+def ledger(generation):
+    return list(
+        LedgerEntry.objects.filter(reference=generation.public_id)
+        .order_by("id")
+        .values_list("kind", "amount")
+    )
+
+
+def create(user, prompt="a red fox in snow", **extra):
+    return services.generation_create(user=user, model_slug=FAST, data={"prompt": prompt, **extra})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_to_success_over_real_http_stores_images(alice, fund, kie, tasks, live_server, settings):
+    # given: the app is served, so the sandbox's callback really reaches it
+    settings.ARTIO_PUBLIC_URL = live_server.url
+    fund(alice, 100)
+    tasks.run = False
+    # when
+    generation = create(alice, num_images=2)
+    # then: charged and queued, dispatch enqueued on commit
+    assert generation.status == Status.QUEUED
+    assert generation.credits_charged == 8
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -8)]
+    assert tasks.named("generation.tasks.generation_dispatch") == [(generation.pk,)]
+    # when: the worker dispatches; the callback then triggers the re-read
+    tasks.run = True
+    services.generations_dispatch(max_seconds=5)
+    generation.refresh_from_db()
+    assert generation.status in (Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED)
+    assert generation.kie_task_id in kie.tasks
+    callback = kie.tasks[generation.kie_task_id].callback_url
+    assert callback == live_server.url + f"/generation/kie/callback/{generation.callback_token}/"
+    wait_for(lambda: Generation.objects.get(pk=generation.pk).status == Status.SUCCEEDED)
+    # then: two images in our storage, measured and thumbnailed, not KIE's URLs
+    generation.refresh_from_db()
+    images = list(generation.images.all())
+    assert len(images) == 2
+    for image in images:
+        assert default_storage.exists(image.file.name)
+        assert default_storage.exists(image.thumbnail.name)
+        assert image.width > 0 and image.height > 0
+        assert image.content_type == "image/png"
+        assert image.file.name.startswith("generations/")
+    assert generation.completed_at and generation.submitted_at
+    assert not generation.refunded
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -8)]
+    assert generation.account.__class__.objects.get(pk=generation.account_id).balance == 92
+
+
+@pytest.mark.django_db
+def test_kie_failure_fails_and_refunds_exactly_once(
+    alice, fund, kie, tasks, django_capture_on_commit_callbacks
+):
+    fund(alice, 20)
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = create(alice, prompt="sandbox:fail please")
+    generation.refresh_from_db()
+    assert generation.status == Status.SUBMITTED
+    wait_for(lambda: kie.tasks[generation.kie_task_id].state == "fail" or _refresh_done(generation))
+    # the callback never reaches us here; the re-read is what a callback or the poller triggers
+    for _ in range(3):
+        services.generation_refresh(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Status.FAILED
+    assert generation.refunded and generation.refunded_credits == 4
+    assert "refunded" in generation.error_message
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4), (LedgerKind.GENERATION_REFUND, 4)]
+    assert generation.account.__class__.objects.get(pk=generation.account_id).balance == 20
+
+
+def _refresh_done(generation):
+    services.generation_refresh(generation_id=generation.pk)
+    return Generation.objects.get(pk=generation.pk).is_terminal
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("mode", ["twice", "late"])
+def test_callback_twice_or_late_gives_one_outcome(alice, fund, kie, tasks, live_server, settings, mode):
+    settings.ARTIO_PUBLIC_URL = live_server.url
+    kie.callback_mode = mode
+    kie.callback_late_seconds = 0.5
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    tasks.run = True
+    services.generations_dispatch(max_seconds=5)
+    generation.refresh_from_db()
+    if mode == "late":
+        # the poller gets there first; the late callback must change nothing
+        wait_for(lambda: _refresh_done(generation))
+    wait_for(
+        lambda: (
+            len([c for c in kie.callbacks if c["task_id"] == generation.kie_task_id])
+            >= (2 if mode == "twice" else 1)
+        )
+    )
+    wait_for(lambda: all(c["status"] == 200 for c in kie.callbacks if c["task_id"] == generation.kie_task_id))
+    generation.refresh_from_db()
+    assert generation.status == Status.SUCCEEDED
+    assert generation.images.count() == 1
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4)]
+
+
+@pytest.mark.django_db
+def test_lost_callback_is_picked_up_by_the_poller(
+    alice, fund, kie, tasks, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(services, "POLL_AFTER_SECONDS", 0)
+    kie.callbacks_enabled = False
+    fund(alice, 20)
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = create(alice)
+    generation.refresh_from_db()
+    wait_for(lambda: kie.tasks[generation.kie_task_id].due < time.time())
+    summary = services.generations_poll(max_seconds=5)
+    generation.refresh_from_db()
+    assert summary["refreshed"] >= 1
+    assert generation.status == Status.SUCCEEDED
+    assert generation.images.count() == 1
+    # a second sweep finds nothing to do
+    services.generations_poll(max_seconds=5)
+    assert generation.images.count() == 1
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4)]
+
+
+@pytest.mark.django_db
+def test_worker_killed_after_create_task_still_ends_once(alice, fund, kie, tasks, monkeypatch):
+    """A worker dies after KIE accepted the task but before recording it; the task is re-delivered."""
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    real = services.generation_submit
+
+    def die_after_kie(*, generation, client, report):
+        client.create_task(model=generation.model.kie_model, input={"prompt": "x"}, callback_url=None)
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(services, "generation_submit", die_after_kie)
+    with pytest.raises(SystemExit):
+        services.generations_dispatch(max_seconds=5)
+    generation.refresh_from_db()
+    assert generation.status == Status.QUEUED and generation.claimed_until is not None
+    # django-q2 re-delivers after `retry` (> the lease): the lease has expired by then
+    Generation.objects.filter(pk=generation.pk).update(claimed_until=generation.created_at)
+    monkeypatch.setattr(services, "generation_submit", real)
+    services.generations_dispatch(max_seconds=5)
+    wait_for(lambda: _refresh_done(generation))
+    generation.refresh_from_db()
+    assert generation.status == Status.SUCCEEDED
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4)]
+
+
+@pytest.mark.django_db
+def test_worker_killed_after_storing_images_does_not_duplicate_them(
+    alice, fund, kie, tasks, django_capture_on_commit_callbacks
+):
+    fund(alice, 20)
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = create(alice, num_images=2)
+    generation.refresh_from_db()
+    wait_for(lambda: kie.tasks[generation.kie_task_id].due < time.time())
+    record = services.kie.kie_client().record_info(task_id=generation.kie_task_id)
+    # the first worker stored the images, then died before moving the status
+    services._images_store(generation=generation, urls=record.result_urls)
+    # the re-delivered task runs from the start
+    services.generation_refresh(generation_id=generation.pk)
+    services.generation_refresh(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Status.SUCCEEDED
+    assert generation.images.count() == 2
+    files = list(Path(default_storage.path("generations")).rglob("*.png"))
+    assert len(files) == 2  # the second download's duplicates were deleted
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4 * 2)]
+
+
+@pytest.mark.django_db
+def test_deadline_fails_and_refunds_then_a_late_success_still_stores_images(
+    alice, fund, kie, tasks, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    kie.set_latency(1.0)
+    kie.callbacks_enabled = False
+    monkeypatch.setattr(services, "POLL_AFTER_SECONDS", 0)
+    fund(alice, 20)
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = create(alice)
+    generation.refresh_from_db()
+    settings.KIE_DEADLINE_SECONDS = 0
+    summary = services.generations_poll(max_seconds=5)
+    generation.refresh_from_db()
+    assert summary["deadline"] == 1
+    assert generation.status == Status.FAILED and generation.error_code == "deadline"
+    assert generation.refunded and generation.images.count() == 0
+    # KIE finishes after all; the next sweep stores the images and keeps the refund
+    wait_for(lambda: kie.tasks[generation.kie_task_id].due < time.time())
+    Generation.objects.filter(pk=generation.pk).update(last_checked_at=None)
+    services.generations_poll(max_seconds=5)
+    generation.refresh_from_db()
+    assert generation.status == Status.FAILED and generation.refunded
+    assert generation.images.count() == 1
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4), (LedgerKind.GENERATION_REFUND, 4)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", [401, 402])
+def test_kie_key_or_credit_problem_pauses_dispatch_and_keeps_work_queued(alice, fund, kie, tasks, code):
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    kie.fail_next(code, "Credits insufficient" if code == 402 else "Unauthorized")
+    report = services.generations_dispatch(max_seconds=5)
+    generation.refresh_from_db()
+    assert report.paused
+    assert services.dispatch_is_paused()
+    assert generation.status == Status.QUEUED and not generation.refunded
+    assert generation.claimed_until is None
+    # while paused nothing new is charged
+    balance = generation.account.__class__.objects.get(pk=generation.account_id).balance
+    with pytest.raises(services.GenerationError) as excinfo:
+        create(alice)
+    assert excinfo.value.code == "provider_unavailable" and excinfo.value.http_status == 503
+    assert generation.account.__class__.objects.get(pk=generation.account_id).balance == balance
+    assert services.generations_dispatch(max_seconds=1).submitted == []
+    # KIE's credit check succeeds again → the poller resumes and the queued work goes out
+    summary = services.generations_poll(max_seconds=5)
+    assert summary["resumed"] is True
+    services.generations_dispatch(max_seconds=5)
+    generation.refresh_from_db()
+    assert generation.status == Status.SUBMITTED
+
+
+@pytest.mark.django_db
+def test_transient_kie_errors_keep_it_queued_then_give_up_and_refund(alice, fund, kie, tasks, monkeypatch):
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    kie.fail_next(500, "Server Error", times=services.DISPATCH_MAX_ATTEMPTS)
+    for attempt in range(1, services.DISPATCH_MAX_ATTEMPTS):
+        services.generations_dispatch(max_seconds=2)
+        generation.refresh_from_db()
+        assert generation.status == Status.QUEUED
+        assert generation.dispatch_attempts == attempt
+        assert generation.claimed_until > generation.created_at  # backing off
+        Generation.objects.filter(pk=generation.pk).update(claimed_until=None)
+    services.generations_dispatch(max_seconds=2)
+    generation.refresh_from_db()
+    assert generation.status == Status.FAILED and generation.error_code == "provider_error"
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4), (LedgerKind.GENERATION_REFUND, 4)]
+
+
+@pytest.mark.django_db
+def test_kie_rejecting_the_input_fails_and_refunds(alice, fund, kie, tasks):
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    kie.fail_next(422, "aspect_ratio invalid")
+    services.generations_dispatch(max_seconds=2)
+    generation.refresh_from_db()
+    assert generation.status == Status.FAILED and generation.error_code == "rejected"
+    assert "aspect_ratio invalid" in generation.error_message
+    assert generation.refunded_credits == 4
+
+
+@pytest.mark.django_db
+def test_premium_accounts_are_dispatched_first(make_user, fund, kie, tasks):
+    tasks.run = False
+    free = [make_user() for _ in range(3)]
+    for user in free:
+        fund(user, 10)
+    early = [create(user) for user in free]
+    premium = make_user()
+    fund(premium, 10, plan="premium")
+    late_premium = create(premium)
+    report = services.generations_dispatch(max_seconds=5, max_count=2)
+    assert report.submitted == [late_premium.public_id, early[0].public_id]
+
+
+@pytest.mark.django_db
+def test_staff_fail_and_refund_happens_once_and_leaves_finished_work_alone(alice, fund, kie, tasks):
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    assert services.generation_cancel(generation_id=generation.pk) is True
+    assert services.generation_cancel(generation_id=generation.pk) is False
+    generation.refresh_from_db()
+    assert generation.status == Status.FAILED and generation.error_code == "cancelled"
+    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4), (LedgerKind.GENERATION_REFUND, 4)]
+    # a cancelled generation is never sent
+    assert services.generations_dispatch(max_seconds=1).submitted == []
+
+
+@pytest.mark.django_db
+def test_terminal_state_with_webhook_url_enqueues_the_partner_webhook(
+    alice, fund, kie, tasks, django_capture_on_commit_callbacks
+):
+    fund(alice, 20)
+    tasks.run = False
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = services.generation_create(
+            user=alice,
+            model_slug=FAST,
+            data={"prompt": "x"},
+            source="api",
+            webhook_url="https://example.com/hook",
+        )
+        services.generation_cancel(generation_id=generation.pk)
+    assert tasks.named("artio.tasks.partner_webhook_send") == [(generation.pk,)]

@@ -97,7 +97,7 @@ def generate(request):
     status = 200
     if request.method == "POST":
         form = GenerationForm(request.POST, request.FILES, model=model)
-        if form.is_valid() and not locked:
+        if form.is_valid():
             try:
                 generation = services.generation_create(
                     user=request.user,

@@ -106,7 +106,8 @@ def generate(request):
                     uploads=form.upload_data(),
                 )
             except services.GenerationError as exc:
-                form.add_service_errors(exc.details or {})
+                if exc.code == "invalid_input":
+                    form.add_service_errors(exc.details)
                 context["error"] = exc
                 status = exc.http_status
             else:

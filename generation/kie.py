@@ -318,7 +318,8 @@ class KieClient:
             body["callBackUrl"] = callback_url
         data = self._call("POST", f"{self.api_base}/api/v1/jobs/createTask", json=body)
         task_id = data.get("taskId") if isinstance(data, dict) else None
-        if not isinstance(task_id, str) or not task_id:
+        task_id = str(task_id) if isinstance(task_id, str | int) and not isinstance(task_id, bool) else ""
+        if not task_id:
             raise KieError("KIE accepted the task but sent no taskId", code=None)
         return task_id
 

@@ -407,13 +407,15 @@ class KieSandbox:
         return self._envelope(200, "success", reply)
 
     def _prune(self, now):
-        # Keep memory bounded: forget tasks past their retention, then the oldest over max_tasks.
-        for task_id in list(self.tasks):
-            task = self.tasks[task_id]
-            expired = task.completed is not None and task.completed < now - self.result_ttl
-            if not expired and len(self.tasks) <= self.max_tasks:
-                break
-            del self.tasks[task_id]
+        # Keep memory bounded: forget tasks past their retention, then the oldest finished ones
+        # over max_tasks; unfinished tasks go only when twice that many pile up.
+        over = len(self.tasks) - self.max_tasks
+        for task_id, task in list(self.tasks.items()):
+            finished = task.completed is not None
+            expired = finished and task.completed < now - self.result_ttl
+            if expired or (over > 0 and finished) or len(self.tasks) > 2 * self.max_tasks:
+                del self.tasks[task_id]
+                over -= 1
         for key in list(self.uploads):
             if self.uploads[key].expires >= now and len(self.uploads) <= 500:
                 break

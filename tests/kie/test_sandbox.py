@@ -134,11 +134,11 @@ def test_rate_window_slides(local):
 
 
 def test_task_moves_from_waiting_to_success(local):
-    local.set_latency(0.6)
+    local.set_latency(1.0)
     task_id = create(local).json()["data"]["taskId"]
     first = record(local, task_id)["data"]
     assert first["state"] in ("waiting", "queuing") and first["successFlag"] == 0
-    time.sleep(0.35)
+    time.sleep(0.45)
     assert record(local, task_id)["data"]["state"] == "generating"
     final = wait_state(local, task_id)
     assert final["state"] == "success" and final["successFlag"] == 1
@@ -171,12 +171,18 @@ def test_success_spends_sandbox_credits(local):
     assert before - local.credits == 3 * local.credits_per_image
 
 
-def test_memory_is_bounded(local):
+def test_memory_is_bounded_and_keeps_running_tasks(local):
     local.max_tasks = 5
     local.create_rate = (100, 10.0)
-    for _ in range(12):
+    finished = [create(local).json()["data"]["taskId"] for _ in range(5)]
+    for task_id in finished:
+        wait_state(local, task_id)
+    local.set_latency(30)
+    running = [create(local).json()["data"]["taskId"] for _ in range(5)]
+    assert set(local.tasks) == set(running)
+    for _ in range(10):
         create(local)
-    assert len(local.tasks) <= 6
+    assert len(local.tasks) <= 10
 
 
 def test_result_files_render_and_unknown_ones_do_not(local):

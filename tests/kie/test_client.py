@@ -280,3 +280,14 @@ def test_download_refuses_non_web_urls(client):
     with pytest.raises(KieError) as caught:
         client.download(url="file:///etc/passwd", max_bytes=10)
     assert not caught.value.retryable
+
+
+def test_success_code_with_null_data_is_a_retryable_error(client, kie_sandbox):
+    null_data = b'{"code":200,"msg":"success","data":null}'
+    kie_sandbox.fail_next(endpoint="recordInfo", body=null_data, content_type="application/json")
+    kie_sandbox.fail_next(endpoint="createTask", body=null_data, content_type="application/json")
+    with pytest.raises(KieError) as on_record:
+        client.record_info(task_id="t")
+    with pytest.raises(KieError) as on_create:
+        client.create_task(model="google/imagen4-fast", input=INPUT)
+    assert on_record.value.retryable and on_create.value.retryable

@@ -29,7 +29,13 @@ urlpatterns = [
     path("", include(views.urlpatterns)),
 ]
 
+
+def media(request, path):
+    """Serve result images from local storage (MEDIA_ROOT read per request, so tests can move it)."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
-    # Local storage (make run, small installs): Django serves result images itself.
-    # Their names carry random ids; production should put S3 (AWS_STORAGE_BUCKET_NAME) or a CDN here.
-    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))
+    # Local storage (make run, small installs): Django serves result images itself. Their names
+    # carry random ids; production should put S3 (AWS_STORAGE_BUCKET_NAME) or a CDN in front.
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", media))

@@ -2,8 +2,8 @@
 
 KIE allows 20 createTask calls per 10 s for the whole account and rejects (does not queue) the
 rest, so we must never exceed it, whatever the number of workers or hosts. The budget "N/Ws" is N
-slot rows (`KieCreateSlot`); a slot can be taken once it was last taken a full window (plus a small
-margin for network jitter) ago, and taking it is a compare-and-swap on `used_at`. No locks are held
+slot rows (`KieCreateSlot`); a slot can be taken once its last call finished a full window (plus a
+small margin for clock jitter) ago, and taking it is a compare-and-swap on `used_at`. No locks are held
 and no Redis is needed, so it works the same on SQLite and PostgreSQL.
 """
 
@@ -45,8 +45,19 @@ def _slots_ensure(calls):
         )
 
 
+# While a createTask call is in flight its slot counts as used "in the future" by this much (longer
+# than the client's connect + read timeout), so nobody reuses it before we know when KIE saw it.
+HOLD_SECONDS = 30.0
+
+
 def create_slot_take(*, now=None):
-    """Take one createTask slot; return 0.0 on success, else the seconds until one may free up."""
+    """Take one createTask slot; return (slot_id, 0.0), or (None, seconds until one may free up).
+
+    The slot is held until `create_slot_release` records when the call finished: the request
+    reached KIE before its response reached us, so a window counted from the response is always
+    at least a window on KIE's side too, whatever the latency. A worker that dies holding a slot
+    loses it for HOLD_SECONDS only.
+    """
     calls, window = rate_parse(settings.KIE_CREATE_RATE)
     _slots_ensure(calls)
     span = window + _margin(window)
@@ -58,22 +69,27 @@ def create_slot_take(*, now=None):
     )
     for pk, used_at in free:
         # Compare-and-swap: only one worker moves this slot from the `used_at` it read.
-        if KieCreateSlot.objects.filter(pk=pk, used_at=used_at).update(used_at=now):
-            return 0.0
+        if KieCreateSlot.objects.filter(pk=pk, used_at=used_at).update(used_at=now + HOLD_SECONDS):
+            return pk, 0.0
     oldest = KieCreateSlot.objects.filter(pk__lte=calls).order_by("used_at").values_list("used_at", flat=True)
     first = oldest.first() or 0.0
-    return max(0.01, first + span - now)
+    return None, max(0.01, first + span - now)
+
+
+def create_slot_release(slot_id, *, now=None):
+    """Record that the call made with this slot has finished; its window starts now."""
+    KieCreateSlot.objects.filter(pk=slot_id).update(used_at=time.time() if now is None else now)
 
 
 def create_slot_acquire(*, timeout):
-    """Wait up to `timeout` seconds for a createTask slot; return True when one was taken."""
+    """Wait up to `timeout` seconds for a createTask slot; return its id, or None."""
     deadline = time.monotonic() + timeout
     while True:
-        wait = create_slot_take()
-        if wait == 0.0:
-            return True
+        slot_id, wait = create_slot_take()
+        if slot_id is not None:
+            return slot_id
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return False
-        # Sleep a little less than the hint plus jitter-free polling, so contending workers retry soon.
+            return None
+        # Poll at least every 0.25 s so contending workers notice freed slots soon.
         time.sleep(min(wait, remaining, 0.25))

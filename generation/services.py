@@ -614,10 +614,14 @@ def generations_dispatch(*, max_seconds=40.0, max_count=None):
         generation = _lease_next(now=timezone.now())
         if generation is None:
             break
-        if not ratelimit.create_slot_acquire(timeout=max(0.0, deadline - time.monotonic())):
+        slot = ratelimit.create_slot_acquire(timeout=max(0.0, deadline - time.monotonic()))
+        if slot is None:
             _release(generation)
             break
-        generation_submit(generation=generation, client=client, report=report)
+        try:
+            generation_submit(generation=generation, client=client, report=report)
+        finally:
+            ratelimit.create_slot_release(slot)
         if report.paused or time.monotonic() >= deadline:
             break
     return report

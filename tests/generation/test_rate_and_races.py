@@ -1,0 +1,133 @@
+"""KIE's createTask budget is never exceeded, and concurrent charges never overdraw."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connections
+
+from billing.models import Account
+from generation import ratelimit, services
+from generation.models import Generation, Status
+
+FAST = "google/imagen4-fast"
+
+
+def max_in_window(stamps, window):
+    stamps = sorted(stamps)
+    best, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_rate_parse_reads_the_setting():
+    assert ratelimit.rate_parse("20/10s") == (20, 10.0)
+    assert ratelimit.rate_parse("20/1s") == (20, 1.0)
+    assert ratelimit.rate_parse("5/m") == (5, 60.0)
+    assert ratelimit.rate_parse("100/500ms") == (100, 0.5)
+
+
+@pytest.mark.parametrize("bad", ["", "20", "0/10s", "x/10s", "20/10h"])
+def test_rate_parse_refuses_nonsense(bad):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured):
+        ratelimit.rate_parse(bad)
+
+
+@pytest.mark.django_db
+def test_slots_allow_n_per_window_then_say_how_long_to_wait(settings):
+    settings.KIE_CREATE_RATE = "3/10s"
+    now = 1_000_000.0
+    taken = [ratelimit.create_slot_take(now=now) for _ in range(3)]
+    assert sorted(slot for slot, _ in taken) == [1, 2, 3]
+    # while the calls are in flight the slots stay taken
+    assert ratelimit.create_slot_take(now=now + 20)[0] is None
+    for slot, _ in taken:
+        ratelimit.create_slot_release(slot, now=now + 0.2)
+    slot, wait = ratelimit.create_slot_take(now=now + 1)
+    assert slot is None and 9.0 < wait <= 10.5
+    assert ratelimit.create_slot_take(now=now + 10.8)[0] is not None
+
+
+def _burst(make_user, fund, tasks, count):
+    tasks.run = False
+    users = [make_user() for _ in range(10)]
+    for user in users:
+        fund(user, 1000)
+    for i in range(count):
+        services.generation_create(user=users[i % 10], model_slug=FAST, data={"prompt": f"burst {i}"})
+
+
+@pytest.mark.django_db
+def test_a_burst_of_200_is_dispatched_at_the_configured_rate_without_a_429(
+    make_user, fund, kie, tasks, settings
+):
+    # given: KIE's limit, scaled down in time (40 per 1 s) on both sides
+    settings.KIE_CREATE_RATE = "40/1s"
+    kie.create_rate = (40, 1.0)
+    _burst(make_user, fund, tasks, 200)
+    # when
+    started = time.monotonic()
+    report = services.generations_dispatch(max_seconds=30)
+    elapsed = time.monotonic() - started
+    # then: all sent, none refused by KIE, never more than 40 in any second, and smoothed, not failed
+    assert len(report.submitted) == 200 and report.failed == [] and report.deferred == []
+    assert kie.rejected_creates == 0
+    assert max_in_window(list(kie.create_calls), 1.0) <= 40
+    assert elapsed >= 4.0  # 200 at 40/s cannot take less than four windows
+    assert Generation.objects.filter(status=Status.SUBMITTED).count() == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_many_workers_share_one_rate_budget(make_user, fund, kie, tasks, settings):
+    settings.KIE_CREATE_RATE = "40/1s"
+    kie.create_rate = (40, 1.0)
+    _burst(make_user, fund, tasks, 200)
+
+    def worker(_):
+        try:
+            return services.generations_dispatch(max_seconds=30)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        reports = list(pool.map(worker, range(6)))
+    submitted = [pid for report in reports for pid in report.submitted]
+    assert len(submitted) == len(set(submitted)) == 200
+    assert kie.rejected_creates == 0
+    assert max_in_window(list(kie.create_calls), 1.0) <= 40
+    assert len(kie.tasks) == 200  # no generation was sent twice
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_generations_never_overdraw_the_balance(alice, fund, tasks):
+    # given: credits for exactly 10 one-image generations, and 40 concurrent submissions
+    tasks.run = False
+    account = fund(alice, 40)
+    barrier = threading.Barrier(40)
+
+    def submit(i):
+        barrier.wait()
+        try:
+            services.generation_create(user=alice, model_slug=FAST, data={"prompt": f"race {i}"})
+            return "ok"
+        except services.GenerationError as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        outcomes = list(pool.map(submit, range(40)))
+    account.refresh_from_db()
+    assert outcomes.count("ok") == 10
+    assert set(outcomes) == {"ok", "insufficient_credits"}
+    assert account.balance == 0
+    assert Generation.objects.count() == 10
+    assert Account.objects.get(pk=account.pk).ledger.count() == 11  # the grant and ten charges

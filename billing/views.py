@@ -43,9 +43,16 @@ def _billing_page(request, *, form, status=200):
         request.GET.get("page")
     )
     next_url = _safe_next(form["next"].value())
+    packs = selectors.credit_packs_for_sale()
+    # ?need=N (from the Generate page): suggest the smallest pack that covers the shortfall.
+    need = request.GET.get("need", "")
+    shortfall = int(need) - max(account.balance, 0) if need.isdigit() else 0
+    suggested = next((p for p in packs if p.credits >= shortfall), packs[-1] if packs else None)
     context = {
         "account": account,
-        "packs": selectors.credit_packs_for_sale(),
+        "packs": packs,
+        "suggested_pack": suggested if shortfall > 0 else None,
+        "shortfall": shortfall,
         "form": form,
         "ledger_page": page,
         "next_url": next_url,

@@ -333,3 +333,16 @@ def test_sandbox_refuses_to_run_beside_a_live_key(settings):
 
     with pytest.raises(ImproperlyConfigured):
         stripe_gateway.is_sandbox()
+
+
+def test_need_parameter_suggests_the_smallest_pack_covering_the_shortfall(alice, client, pack):
+    bigger = CreditPack.objects.create(name="Bigger", price_cents=2500, credits=3000, sort_order=2)
+    account = services.account_for_user(user=alice)
+    services.balance_adjust(account_id=account.pk, amount=100, reason="seed")
+    client.force_login(alice)
+
+    response = client.get("/billing/", {"need": "1500"})
+
+    assert response.context["shortfall"] == 1400
+    assert response.context["suggested_pack"] == bigger
+    assert "You need 1,400 more credits" in response.content.decode()

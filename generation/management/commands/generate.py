@@ -37,7 +37,9 @@ class Command(BaseCommand):
         try:
             generation = services.generation_create(user=user, model_slug=model_slug, data=data, source="web")
         except services.GenerationError as exc:
-            details = "".join(f"\n  {field}: {' '.join(msgs)}" for field, msgs in exc.details.items())
+            details = ""
+            if exc.code == "invalid_input":
+                details = "".join(f"\n  {field}: {' '.join(msgs)}" for field, msgs in exc.details.items())
             raise CommandError(f"{exc.code}: {exc.message}{details}") from exc
         self.stdout.write(generation.public_id)
         if not wait:

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import selectors, services
 from .models import AIModel, CatalogSettings, CreditPack, Price, PriceChange
+from .templatetags.catalog_extras import plain
 
 MONEY = DecimalField(max_digits=16, decimal_places=5)
 CREDIT_ERRORS = {
@@ -27,10 +28,14 @@ CREDIT_ERRORS = {
 }
 
 
-def _usd(amount, places=4):
+def _usd(amount, places=None):
+    """Format dollars: cents when exact, else to a hundredth of a cent (KIE bills fractions)."""
     if amount is None:
         return "—"
-    return f"${Decimal(amount).quantize(Decimal(1).scaleb(-places)):,}"
+    amount = Decimal(amount)
+    if places is None:
+        places = 2 if amount == amount.quantize(Decimal("0.01")) else 4
+    return f"${amount.quantize(Decimal(1).scaleb(-places)):,}"
 
 
 # --- Forms ---------------------------------------------------------------------------------------
@@ -231,8 +236,8 @@ class AIModelAdmin(admin.ModelAdmin):
                     c.price.variant or "(one price)",
                     "—" if c.old_credits is None else c.old_credits,
                     c.new_credits,
-                    "—" if c.old_kie_credits is None else c.old_kie_credits.normalize(),
-                    c.new_kie_credits.normalize(),
+                    "—" if c.old_kie_credits is None else plain(c.old_kie_credits),
+                    plain(c.new_kie_credits),
                     c.changed_by or "system",
                     c.note,
                 )
@@ -244,6 +249,10 @@ class AIModelAdmin(admin.ModelAdmin):
             "<th>KIE credits</th><th>By</th><th>Note</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+    def has_delete_permission(self, request, obj=None):
+        # Price history protects a priced model; retire it by unticking "active".
+        return False
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Price:
@@ -275,7 +284,7 @@ class PriceAdmin(admin.ModelAdmin):
         "model_name",
         "variant",
         "unit",
-        "kie_credits",
+        "kie_credits_display",
         "kie_cost",
         "credits",
         "retail_value",
@@ -317,6 +326,10 @@ class PriceAdmin(admin.ModelAdmin):
     @admin.display(description="Plan", ordering="model__min_plan")
     def min_plan(self, price):
         return price.model.get_min_plan_display()
+
+    @admin.display(description="KIE credits", ordering="kie_credits")
+    def kie_credits_display(self, price):
+        return plain(price.kie_credits)
 
     @admin.display(description="KIE cost", ordering="cost_usd")
     def kie_cost(self, price):

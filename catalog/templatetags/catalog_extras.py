@@ -41,3 +41,11 @@ def pack_bonus_percent(pack, usd_per_credit):
     if not base:
         return 0
     return max(0, int((Decimal(pack.credits) - base) * 100 / base))
+
+
+@register.filter
+def plain(number):
+    """Render a Decimal without trailing zeros or exponent: 4000.00 → 4000, 0.00500 → 0.005."""
+    if number in (None, ""):
+        return ""
+    return f"{Decimal(number).normalize():f}"

@@ -102,7 +102,7 @@ def test_price_changelist_marks_prices_below_cost(admin_client):
     Price.objects.filter(model__slug="google/imagen4-ultra").update(credits=3)  # KIE 12 credits = $0.06
     body = admin_client.get(reverse("admin:catalog_price_changelist")).content.decode()
     assert body.count("▼ $") == 1
-    assert "▼ $0.0300 below cost" in body
+    assert "▼ $0.03 below cost" in body
 
 
 @pytest.mark.django_db
@@ -280,7 +280,8 @@ def test_bulk_action_asks_for_a_factor_then_sets_retail_from_kie(admin_client, s
 def test_cost_table_lists_every_price_per_1000_images(admin_client):
     body = admin_client.get(reverse("admin:catalog_price_cost_table")).content.decode()
     assert body.count('<tr class="cost-row">') == Price.objects.count()
-    assert "$20.00" in body  # Imagen 4 Fast, as in the seed's Cost Analysis
+    assert '<td class="num">4000</td>' in body  # Imagen 4 Fast: 4,000 KIE credits, as in the seed
+    assert "$20.00" in body  # ... costing $20
     assert "$60.00" in body  # Imagen 4 Ultra
 
 

@@ -12,6 +12,12 @@ from .schemas import schema_check
 from .seed import SEED_MODELS, SEED_PACKS
 
 
+def _known(model_class, values):
+    """Keep only the keys that are fields of `model_class` (a migration's model may be older)."""
+    names = {f.name for f in model_class._meta.get_fields()}
+    return {key: value for key, value in values.items() if key in names}
+
+
 def _catalog_seed_with(*, AIModel, Price, PriceChange, CreditPack, CatalogSettings):
     """Load the seed through the given model classes (real ones, or a migration's historical ones).
 
@@ -19,22 +25,17 @@ def _catalog_seed_with(*, AIModel, Price, PriceChange, CreditPack, CatalogSettin
     (model, variant). Credit packs are created only while there are none at all, so packs staff
     deleted or renamed do not come back.
     """
-    model_fields = {f.name for f in AIModel._meta.get_fields()}
     counts = {"models": 0, "prices": 0, "packs": 0, "settings": 0}
     with transaction.atomic():
         for entry in SEED_MODELS:
-            defaults = {
-                key: value
-                for key, value in entry.items()
-                if key in model_fields and key not in ("slug", "prices")
-            }
+            defaults = _known(AIModel, {k: v for k, v in entry.items() if k not in ("slug", "prices")})
             model, created = AIModel.objects.get_or_create(slug=entry["slug"], defaults=defaults)
             counts["models"] += created
             existing = set(Price.objects.filter(model=model).values_list("variant", flat=True))
             for row in entry["prices"]:
                 if row["variant"] in existing:
                     continue
-                price = Price.objects.create(model=model, **row)
+                price = Price.objects.create(model=model, **_known(Price, row))
                 # The first history row: where the price came from.
                 PriceChange.objects.create(
                     price=price,
@@ -47,7 +48,7 @@ def _catalog_seed_with(*, AIModel, Price, PriceChange, CreditPack, CatalogSettin
                 counts["prices"] += 1
         if not CreditPack.objects.exists():
             for pack in SEED_PACKS:
-                CreditPack.objects.create(**pack)
+                CreditPack.objects.create(**_known(CreditPack, pack))
                 counts["packs"] += 1
         _, created = CatalogSettings.objects.get_or_create(pk=1)
         counts["settings"] += created

@@ -80,22 +80,10 @@ def _quote_context(request, model, data):
 def generate(request):
     """GET: the model picker and the form for the chosen model. POST: create, then show the result page."""
     account = account_for_user(user=request.user)
-    models = selectors.models_for_picker()
     source = request.POST if request.method == "POST" else request.GET
-    model = _choose_model(models, account, source.get("model", ""))
-    context = {
-        "families": _picker(models, account),
-        "model": model,
-        "account": account,
-        "paused": selectors.dispatch_pause_get() is not None,
-        "max_upload_mb": settings.ARTIO_MAX_UPLOAD_BYTES // (1024 * 1024),
-    }
-    if model is None:
-        return render(request, "generation/generate.html", context)
-    locked = Plan.rank(model.min_plan) > Plan.rank(account.plan)
-    context["locked"] = locked
-    status = 200
-    if request.method == "POST":
+    status, error, form = 200, None, None
+    model = selectors.model_for_slug(slug=source.get("model", ""))
+    if request.method == "POST" and model is not None:
         form = GenerationForm(request.POST, request.FILES, model=model)
         if form.is_valid():
             try:
@@ -108,18 +96,28 @@ def generate(request):
             except services.GenerationError as exc:
                 if exc.code == "invalid_input":
                     form.add_service_errors(exc.details)
-                context["error"] = exc
-                status = exc.http_status
+                error, status = exc, exc.http_status
             else:
                 return redirect(generation.get_absolute_url())
         else:
             status = 400
-        data = form.input_data() if form.is_bound and hasattr(form, "cleaned_data") else {}
-    else:
-        initial = form_query_data(model, request.GET)
-        form = GenerationForm(model=model, initial=initial)
-        data = {k: v for k, v in form.initial.items() if v not in ("", None)}
-        data = _coerce_initial(form, data)
+        data = form.input_data()
+    # Render the page (first visit, or the form again with its errors).
+    models = selectors.models_for_picker()
+    model = model or _choose_model(models, account, "")
+    context = {
+        "families": _picker(models, account),
+        "model": model,
+        "account": account,
+        "error": error,
+        "paused": selectors.dispatch_pause_get() is not None,
+    }
+    if model is None:
+        return render(request, "generation/generate.html", context)
+    context["locked"] = Plan.rank(model.min_plan) > Plan.rank(account.plan)
+    if form is None:
+        form = GenerationForm(model=model, initial=form_query_data(model, request.GET))
+        data = _coerce_initial(form, {k: v for k, v in form.initial.items() if v not in ("", None)})
     context["form"] = form
     context.update(_quote_context(request, model, data))
     return render(request, "generation/generate.html", context, status=status)
@@ -144,8 +142,7 @@ def _coerce_initial(form, data):
 def generate_quote(request):
     """htmx: the Generate button with the exact cost for the form's current options."""
     account = account_for_user(user=request.user)
-    models = selectors.models_for_picker()
-    model = _choose_model(models, account, request.GET.get("model", ""))
+    model = selectors.model_for_slug(slug=request.GET.get("model", ""))
     if model is None:
         return HttpResponseNotFound()
     form = GenerationForm(request.GET, model=model)

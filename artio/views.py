@@ -6,8 +6,9 @@ mounts them under /api/v1/.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, re_path
 from django.views.decorators.http import require_POST
 
 from billing.api import BalanceApi, LedgerApi
@@ -63,6 +64,12 @@ def webhook_secret_rotate_view(request):
     return redirect("api-keys")
 
 
+def api_not_found(request, rest=""):
+    """Answer any /api/v1/ path no route matched in the API's error shape, not Django's HTML page."""
+    body = {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
+    return JsonResponse(body, status=404)
+
+
 urlpatterns = [
     path("account/api-keys/", api_keys, name="api-keys"),
     path("account/api-keys/create/", api_key_create_view, name="api-key-create"),
@@ -76,4 +83,7 @@ api_urlpatterns = [
     path("generations/<str:public_id>", GenerationDetailApi.as_view(), name="api-generation-detail"),
     path("balance", BalanceApi.as_view(), name="api-balance"),
     path("ledger", LedgerApi.as_view(), name="api-ledger"),
+    # Last of all /api/v1/ routes (artio/urls.py mounts these after the apps'): anything unmatched,
+    # even an id with a slash or a newline in it, gets the JSON 404.
+    re_path(r"^(?P<rest>[\s\S]*)$", api_not_found),
 ]

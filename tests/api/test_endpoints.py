@@ -159,7 +159,11 @@ def test_a_key_never_sees_another_accounts_generation_ledger_or_balance(alice_ap
     balance = alice_api.get("/api/v1/balance").json()
 
     assert other.status_code == 404
-    assert other.json() == unknown.json() == {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
+    assert (
+        other.json()
+        == unknown.json()
+        == {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
+    )
     assert listing["results"] == []
     assert all(entry["reference"] != bobs["id"] for entry in ledger["results"])
     assert [entry["amount"] for entry in ledger["results"]] == [1000]
@@ -254,7 +258,9 @@ def test_model_above_the_plan_is_403_plan_required(make_user):
     grant(free, 100)
     api = client_for(api_key_create(user=free)[1])
 
-    response = api.post("/api/v1/quotes", {"model": "google/imagen4-ultra", "input": {"prompt": "x"}}, format="json")
+    response = api.post(
+        "/api/v1/quotes", {"model": "google/imagen4-ultra", "input": {"prompt": "x"}}, format="json"
+    )
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "plan_required"
@@ -279,3 +285,13 @@ def test_image_urls_from_partners_are_passed_through_not_fetched(alice_api, enqu
 
     assert response.status_code == 202
     assert response.json()["input"]["image"] == "https://img.example.com/a.png"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing-here", "/api/v1/generations/a/b", "/api/v1/generations/x%0Ay"]
+)
+def test_unmatched_api_paths_answer_the_json_404(alice_api, path):
+    response = alice_api.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -23,7 +23,9 @@ def create(api, body=BODY, key="key-1"):
 
 
 @pytest.mark.django_db
-def test_repeat_with_same_key_and_body_replays_the_first_response_and_charges_once(alice, alice_api, enqueued):
+def test_repeat_with_same_key_and_body_replays_the_first_response_and_charges_once(
+    alice, alice_api, enqueued
+):
     first = create(alice_api)
     second = create(alice_api, body={"input": {"num_images": 2, "prompt": "a fox"}, "model": FAST})
 
@@ -162,8 +164,11 @@ def test_records_are_kept_a_day_then_purged_and_the_key_is_free_again(alice, ali
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_requests_with_one_key_make_one_generation_and_one_charge(alice, alice_key, enqueued):
+# serialized_rollback: the seeded catalogue is restored after this test's table flush.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_twenty_concurrent_requests_with_one_key_make_one_generation_and_one_charge(
+    alice, alice_key, enqueued
+):
     assert connection.vendor == "postgresql"
     barrier = threading.Barrier(20)
     statuses, bodies = [], []

@@ -110,7 +110,9 @@ def test_verify_rejects_keys_without_the_artio_shape(alice_key):
 def test_frozen_account_gets_403_on_generation_endpoints_but_can_read_its_balance(alice, alice_api):
     type(alice.account).objects.filter(user=alice).update(frozen=True, frozen_reason="payment disputed")
 
-    quote = alice_api.post("/api/v1/quotes", {"model": "google/imagen4-fast", "input": {"prompt": "x"}}, format="json")
+    quote = alice_api.post(
+        "/api/v1/quotes", {"model": "google/imagen4-fast", "input": {"prompt": "x"}}, format="json"
+    )
     listing = alice_api.get("/api/v1/generations")
     balance = alice_api.get("/api/v1/balance")
 

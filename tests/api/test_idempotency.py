@@ -198,3 +198,16 @@ def test_twenty_concurrent_requests_with_one_key_make_one_generation_and_one_cha
     assert Generation.objects.count() == 1
     assert LedgerEntry.objects.filter(kind=LedgerKind.GENERATION_CHARGE).count() == 1
     assert Account.objects.get(user=alice).balance == 1000 - 8
+
+
+@pytest.mark.django_db
+def test_the_hourly_purge_is_scheduled_and_runs():
+    from django_q.models import Schedule
+
+    from artio.tasks import idempotency_purge
+
+    schedule = Schedule.objects.get(name="idempotency-purge")
+
+    assert schedule.func == "artio.tasks.idempotency_purge"
+    assert schedule.schedule_type == Schedule.HOURLY
+    assert idempotency_purge() == 0

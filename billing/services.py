@@ -23,6 +23,7 @@ from .models import (
     FrozenCause,
     LedgerEntry,
     LedgerKind,
+    StripeEvent,
     TopUp,
     TopUpStatus,
 )
@@ -539,8 +540,6 @@ def stripe_event_process(*, event):
     The event row and its effects commit together: if handling raises, both roll back, the webhook
     answers 500 and Stripe's retry finds a clean slate.
     """
-    from .models import StripeEvent
-
     with transaction.atomic():
         try:
             with transaction.atomic():

@@ -295,3 +295,20 @@ def test_unmatched_api_paths_answer_the_json_404(alice_api, path):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_models_show_the_partners_discounted_price_to_its_key_only(alice, alice_api):
+    from rest_framework.test import APIClient
+
+    alice.account.__class__.objects.filter(user=alice).update(discount_percent=25)
+
+    def ultra_price(client):
+        models = client.get("/api/v1/models").json()
+        return next(m for m in models if m["slug"] == "google/imagen4-ultra")["prices"][0]["credits"]
+
+    assert ultra_price(APIClient()) == 12
+    assert ultra_price(alice_api) == 9
+    quote = alice_api.post(
+        "/api/v1/quotes", {"model": "google/imagen4-ultra", "input": {"prompt": "x"}}, format="json"
+    )
+    assert quote.json()["credits"] == 9

@@ -93,7 +93,11 @@ def _claim(*, account, key, method, path, fingerprint):
                 return record, True
             record.refresh_from_db()
         return record, False
-    raise ApiError(
+    raise _in_progress()
+
+
+def _in_progress():
+    return ApiError(
         code="idempotency_in_progress",
         message="A request with this Idempotency-Key is being processed; retry shortly.",
         status_code=409,
@@ -123,12 +127,7 @@ def idempotent_response(*, request, account, handler):
                 status_code=422,
             )
         if record.response_status is None:
-            raise ApiError(
-                code="idempotency_in_progress",
-                message="A request with this Idempotency-Key is being processed; retry shortly.",
-                status_code=409,
-                headers={"Retry-After": "1"},
-            )
+            raise _in_progress()
         return Response(
             record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
         )
@@ -151,12 +150,7 @@ def idempotent_response(*, request, account, handler):
         _release(record)
         return not_stored.response
     except _ClaimLost:
-        raise ApiError(
-            code="idempotency_in_progress",
-            message="A request with this Idempotency-Key is being processed; retry shortly.",
-            status_code=409,
-            headers={"Retry-After": "1"},
-        ) from None
+        raise _in_progress() from None
     except BaseException:
         # Nothing the handler did was committed (the transaction rolled back): free the key.
         _release(record)

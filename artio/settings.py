@@ -183,6 +183,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+if TESTING:
+    # Tests create hundreds of users; a slow hasher is only a cost there, never a protection.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 # --- E-mail -----------------------------------------------------------------------------------
 if env_str("EMAIL_HOST") or not DEBUG:
     MAILERS = {

@@ -15,8 +15,10 @@ Measured in one run, on one database, against the KIE sandbox over real HTTP:
 Run it with `make bench` (bench/run.py prepares a throw-away database and calls `main`).
 """
 
+import contextlib
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -109,7 +111,8 @@ def bench_queue_latency(*, user, sandbox, singles, burst, env):
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
     )
     try:
         time.sleep(3)  # let the cluster start its workers
@@ -133,11 +136,12 @@ def bench_queue_latency(*, user, sandbox, singles, burst, env):
         stamps = sorted(t.created for t in sandbox.tasks.values())
         return idle, burst_latency, stamps
     finally:
-        worker.terminate()
-        try:
+        # The cluster forks workers; stop the whole process group we started, and only it.
+        os.killpg(worker.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
 
 
 def machine():

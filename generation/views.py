@@ -32,14 +32,15 @@ def _picker(models, account):
     """Return [(family label, [(model, price_from, locked)])] for the model picker."""
     rank = Plan.rank(account.plan)
     rows = []
-    for model in sorted(models, key=lambda m: (m.family, m.sort_order, m.slug)):
+    for model in models:
         prices = sorted(p.credits for p in model.prices.all())
         rows.append((model, prices[0] if prices else None, Plan.rank(model.min_plan) > rank))
+    # Families in the catalogue's declared order (Google first), models in their sort order.
+    order = {value: index for index, (value, _label) in enumerate(Family.choices)}
+    rows.sort(key=lambda r: (order.get(r[0].family, 99), r[0].sort_order, r[0].slug))
     labels = dict(Family.choices)
-    return [
-        (labels.get(family, family), list(items))
-        for family, items in groupby(rows, key=lambda r: r[0].family)
-    ]
+    grouped = groupby(rows, key=lambda r: r[0].family)
+    return [(labels.get(family, family), list(items)) for family, items in grouped]
 
 
 def _choose_model(models, account, slug):
@@ -180,11 +181,33 @@ def generation_list(request):
     )
 
 
+def _recipe(generation):
+    """Return [(label, value)] of the options used, labelled as on the form; uploads summarised."""
+    props = (generation.model.input_schema or {}).get("properties") or {}
+    rows = []
+    for name, value in (generation.input or {}).items():
+        if name == "prompt":
+            continue
+        label = props.get(name, {}).get("title") or name.replace("_", " ").capitalize()
+        if isinstance(value, list) or (isinstance(value, str) and value.startswith(("http://", "https://"))):
+            count = len(value) if isinstance(value, list) else 1
+            value = f"{count} uploaded image{'s' if count != 1 else ''}"
+        elif isinstance(value, bool):
+            value = "Yes" if value else "No"
+        rows.append((label, value))
+    return rows
+
+
 @login_required
 @require_GET
 def generation_detail(request, public_id):
     generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
-    context = {"generation": generation, "images": list(generation.images.all())}
+    context = {
+        "generation": generation,
+        "images": list(generation.images.all()),
+        "recipe": _recipe(generation),
+        "reuse_url": reverse("generate") + "?" + _form_query(generation.model, generation.input),
+    }
     if request.headers.get("HX-Request"):
         return render(request, "generation/detail.html#status", context)
     return render(request, "generation/detail.html", context)

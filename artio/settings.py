@@ -203,7 +203,7 @@ if env_str("EMAIL_HOST") or not DEBUG:
     }
 else:
     # Development: verification links and password resets are printed on the console.
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+    MAILERS = {"default": {"BACKEND": "artio.mail.ReadableConsoleBackend"}}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Artio <no-reply@artio.local>")
 
 # --- Static and media -------------------------------------------------------------------------

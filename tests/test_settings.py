@@ -1,5 +1,6 @@
 """The settings contract of DESIGN.md §6, checked in fresh interpreters."""
 
+import io
 import os
 import subprocess
 import sys
@@ -50,3 +51,18 @@ def test_no_sandbox_beside_a_live_stripe_key():
 
     assert result.returncode != 0
     assert "sandbox cannot run beside a live Stripe key" in result.stderr
+
+
+def test_development_mail_prints_links_whole():
+    from django.core.mail import EmailMessage
+
+    from artio.mail import ReadableConsoleBackend
+
+    link = "http://127.0.0.1:8000/accounts/confirm-email/" + "Mg:1wAbCdEf-" * 8 + "/"
+    stream = io.StringIO()
+    ReadableConsoleBackend(stream=stream).send_messages(
+        [EmailMessage("Confirm", f"Go to {link} now", "a@example.com", ["b@example.com"])]
+    )
+
+    assert link in stream.getvalue()
+    assert "Subject: Confirm" in stream.getvalue()

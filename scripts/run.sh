@@ -4,8 +4,18 @@
 PY=${1:-.venv/bin/python}
 set -u
 pids=""
-start() { "$@" & pids="$pids $!"; }
-stop() { trap - INT TERM EXIT; kill $pids 2>/dev/null; wait 2>/dev/null; }
+# Each service runs in its own session (process group), so stopping it reaches its own children
+# too (qcluster's workers), and a Ctrl-C reaches only this script, which stops them in order.
+if command -v setsid >/dev/null 2>&1; then detach=setsid; else detach=""; fi
+start() { $detach "$@" & pids="$pids $!"; }
+signal_all() { for p in $pids; do kill "-$1" -- "-$p" 2>/dev/null || kill "-$1" "$p" 2>/dev/null; done; }
+alive() { for p in $pids; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+stop() {
+  trap - INT TERM EXIT
+  signal_all TERM
+  for _ in 1 2 3 4 5 6 7 8 9 10; do alive || return 0; sleep 0.5; done
+  signal_all KILL  # qcluster can hang while stopping; nothing may outlive `make run`
+}
 trap stop INT TERM EXIT
 
 if [ -z "${KIE_API_KEY:-}" ]; then

@@ -72,6 +72,9 @@ class Generation(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     dispatch_attempts = models.PositiveSmallIntegerField(default=0)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # When KIE's callback last said "task changed". Lets a submit that was still recording the task
+    # id when the callback came (a very fast task) see it and re-read, instead of waiting for the poller.
+    callback_at = models.DateTimeField(null=True, blank=True)
     images_stored_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -270,8 +270,14 @@ def _enqueue(func, *args):
 
 
 def generation_refresh_enqueue(*, generation_id):
-    """Ask a worker to re-read the generation from KIE (after a callback)."""
+    """Ask a worker to re-read the generation from KIE."""
     _enqueue("generation.tasks.generation_refresh", generation_id)
+
+
+def generation_callback_received(*, generation_id):
+    """Note KIE's "task changed" callback and have the task re-read (the body itself is not trusted)."""
+    Generation.objects.filter(pk=generation_id).update(callback_at=timezone.now())
+    generation_refresh_enqueue(generation_id=generation_id)
 
 
 def _enqueue_dispatch(generation_id=None):
@@ -595,6 +601,9 @@ def generation_submit(*, generation, client, report):
         )
         return None
     report.submitted.append(generation.public_id)
+    if Generation.objects.filter(pk=generation.pk, callback_at__isnull=False).exists():
+        # KIE called back before the task id was recorded; that callback's re-read found nothing.
+        generation_refresh_enqueue(generation_id=generation.pk)
     return task_id
 
 

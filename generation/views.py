@@ -260,5 +260,5 @@ def kie_callback(request, token):
     ):
         logger.warning("KIE callback for %s with a bad signature", generation.public_id)
         return HttpResponseForbidden("bad signature")
-    services.generation_refresh_enqueue(generation_id=generation.pk)
+    services.generation_callback_received(generation_id=generation.pk)
     return HttpResponse("ok")

@@ -4,6 +4,7 @@ import importlib
 import time
 
 import pytest
+from django.db import OperationalError
 
 from billing.services import account_for_user, balance_adjust
 from catalog.services import catalog_seed
@@ -71,10 +72,25 @@ def kie(kie_sandbox, settings):
 
 
 def wait_for(predicate, timeout=10.0, every=0.05):
-    """Return once predicate() is true; fail the test after `timeout` seconds."""
+    """Return once predicate() is true; fail the test after `timeout` seconds.
+
+    On SQLite the live-server tests share one in-memory database between threads, where a read
+    can meet "database table is locked" instead of waiting; such a moment counts as "not yet".
+    """
     ends = time.monotonic() + timeout
     while time.monotonic() < ends:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
         time.sleep(every)
     raise AssertionError("condition not met in time")
+
+
+def read(query, timeout=5.0):
+    """Return query() once the shared in-memory SQLite database lets the test thread read."""
+    result = []
+    wait_for(lambda: result.append(query()) or True, timeout=timeout)
+    return result[0]

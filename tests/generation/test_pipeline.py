@@ -10,7 +10,7 @@ from billing.models import LedgerEntry, LedgerKind
 from generation import services
 from generation.models import Generation, Status
 
-from .conftest import wait_for
+from .conftest import read, wait_for
 
 FAST = "google/imagen4-fast"  # 4 credits per image, free plan, num_images 1-4
 
@@ -43,7 +43,7 @@ def test_submit_to_success_over_real_http_stores_images(alice, fund, kie, tasks,
     # when: the worker dispatches; the callback then triggers the re-read
     tasks.run = True
     services.generations_dispatch(max_seconds=5)
-    generation.refresh_from_db()
+    read(generation.refresh_from_db)
     assert generation.status in (Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED)
     assert generation.kie_task_id in kie.tasks
     callback = kie.tasks[generation.kie_task_id].callback_url
@@ -102,7 +102,7 @@ def test_callback_twice_or_late_gives_one_outcome(alice, fund, kie, tasks, live_
     generation = create(alice)
     tasks.run = True
     services.generations_dispatch(max_seconds=5)
-    generation.refresh_from_db()
+    read(generation.refresh_from_db)
     if mode == "late":
         # the poller gets there first; the late callback must change nothing
         wait_for(lambda: _refresh_done(generation))
@@ -322,3 +322,26 @@ def test_terminal_state_with_webhook_url_enqueues_the_partner_webhook(
         )
         services.generation_cancel(generation_id=generation.pk)
     assert tasks.named("artio.tasks.partner_webhook_send") == [(generation.pk,)]
+
+
+@pytest.mark.django_db
+def test_a_callback_faster_than_recording_the_task_id_is_not_lost(alice, fund, kie, tasks, monkeypatch):
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    real_create = services.kie.KieClient.create_task
+
+    def create_then_callback(self, **kwargs):
+        task_id = real_create(self, **kwargs)
+        # KIE finishes and calls back before our worker has stored the task id
+        services.generation_callback_received(generation_id=generation.pk)
+        return task_id
+
+    monkeypatch.setattr(services.kie.KieClient, "create_task", create_then_callback)
+    tasks.run = True
+    services.generations_dispatch(max_seconds=5)
+    refreshes = tasks.named("generation.tasks.generation_refresh")
+    assert refreshes == [(generation.pk,), (generation.pk,)]  # the callback's, then the submit's
+    wait_for(lambda: _refresh_done(generation))
+    generation.refresh_from_db()
+    assert generation.status == Status.SUCCEEDED and generation.callback_at is not None

@@ -131,3 +131,19 @@ def test_concurrent_generations_never_overdraw_the_balance(alice, fund, tasks):
     assert account.balance == 0
     assert Generation.objects.count() == 10
     assert Account.objects.get(pk=account.pk).ledger.count() == 11  # the grant and ten charges
+
+
+@pytest.mark.django_db
+def test_the_poller_schedule_is_created_once():
+    """The migration creates it; running its function again (as a re-run would) adds no second one."""
+    import importlib
+
+    from django.apps import apps
+    from django_q.models import Schedule
+
+    migration = importlib.import_module("generation.migrations.0002_poller_schedule")
+    migration.schedule_create(apps, None)
+    migration.schedule_create(apps, None)
+    schedule = Schedule.objects.get(name="generation-poll")
+    assert schedule.func == "generation.tasks.generation_poll"
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)

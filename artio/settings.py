@@ -5,6 +5,7 @@ DJANGO_DEBUG=1 for themselves. Every variable is listed in .env.example.
 """
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,7 +119,10 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+# qcluster forks its workers after opening connections; a pool inherited across fork() shares
+# sockets between processes, so the worker uses plain per-process connections instead.
+_forking_worker = sys.argv[1:2] == ["qcluster"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not _forking_worker:
     # Django's psycopg 3 pool; CONN_MAX_AGE must stay 0 with it.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

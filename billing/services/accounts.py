@@ -1,0 +1,178 @@
+"""Writes to accounts and the ledger. Every balance change goes through `_ledger_post`."""
+
+import logging
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from ..models import Account, BillingSettings, FrozenCause, LedgerEntry, LedgerKind
+
+logger = logging.getLogger("billing")
+
+
+class BillingError(Exception):
+    """A charge that must not happen; the message is fit to show the user."""
+
+
+class InsufficientCredits(BillingError):
+    def __init__(self, *, required, balance):
+        self.required, self.balance = required, balance
+        super().__init__(f"This costs {required} credits; your balance is {balance}.")
+
+
+class AccountFrozen(BillingError):
+    def __init__(self, *, reason=""):
+        self.reason = reason
+        super().__init__("This account is frozen" + (f": {reason}" if reason else "") + ".")
+
+
+def account_for_user(*, user):
+    """Return the user's account, creating it (empty, free plan) on first use."""
+    account, _ = Account.objects.get_or_create(user=user)
+    return account
+
+
+def _ledger_post(
+    *, account_id, amount, kind, reference, description="", created_by=None, only_if=None, topup_id=None
+):
+    """Move the balance by `amount` and write its ledger row, in the caller's transaction.
+
+    `only_if` narrows the conditional UPDATE (e.g. enough balance, not frozen); when it matches no
+    row nothing is written and None is returned. A second post of the same (kind, reference) raises
+    IntegrityError, which rolls back the balance change with it.
+    """
+    with transaction.atomic():
+        updated = Account.objects.filter(pk=account_id, **(only_if or {})).update(
+            balance=F("balance") + amount
+        )
+        if not updated:
+            return None
+        # Our UPDATE holds the row lock until commit, so this read sees exactly our result.
+        balance_after = Account.objects.values_list("balance", flat=True).get(pk=account_id)
+        return LedgerEntry.objects.create(
+            account_id=account_id,
+            amount=amount,
+            kind=kind,
+            reference=str(reference),
+            description=description[:255],
+            balance_after=balance_after,
+            created_by=created_by,
+            topup_id=topup_id,
+        )
+
+
+def _ledger_post_once(*, account_id, kind, reference, **kwargs):
+    """Post a row that must exist at most once per (kind, reference); a repeat returns the first."""
+    existing = LedgerEntry.objects.filter(kind=kind, reference=str(reference)).first()
+    if existing:
+        return existing
+    try:
+        return _ledger_post(account_id=account_id, kind=kind, reference=reference, **kwargs)
+    except IntegrityError:
+        # A concurrent post of the same reference won the race; it is the one that counts.
+        return LedgerEntry.objects.get(kind=kind, reference=str(reference))
+
+
+def credits_charge(*, account_id, amount, reference, kind=LedgerKind.GENERATION_CHARGE, description=""):
+    """Take `amount` credits, or raise InsufficientCredits / AccountFrozen; never overdraws.
+
+    One conditional UPDATE (balance >= amount, not frozen) decides, so concurrent charges against
+    one balance cannot overdraw it, and a negative balance (after a clawback) cannot spend.
+    Call inside the transaction that creates what is paid for.
+    """
+    if amount <= 0:
+        raise ValueError("A charge must be a positive number of credits.")
+    entry = _ledger_post(
+        account_id=account_id,
+        amount=-amount,
+        kind=kind,
+        reference=reference,
+        description=description,
+        only_if={"balance__gte": amount, "frozen": False},
+    )
+    if entry is None:
+        account = Account.objects.get(pk=account_id)
+        if account.frozen:
+            raise AccountFrozen(reason=account.frozen_reason)
+        raise InsufficientCredits(required=amount, balance=account.balance)
+    return entry
+
+
+def credits_refund(*, account_id, amount, reference, description=""):
+    """Give back `amount` credits for `reference` exactly once; a repeat returns the first row."""
+    if amount <= 0:
+        raise ValueError("A refund must be a positive number of credits.")
+    return _ledger_post_once(
+        account_id=account_id,
+        amount=amount,
+        kind=LedgerKind.GENERATION_REFUND,
+        reference=reference,
+        description=description,
+    )
+
+
+def signup_bonus_grant(*, user):
+    """Grant the sign-up bonus once per user (when their e-mail is verified); return the row or None."""
+    credits = BillingSettings.load().signup_bonus_credits
+    account = account_for_user(user=user)
+    if credits <= 0:
+        return None
+    return _ledger_post_once(
+        account_id=account.pk,
+        amount=credits,
+        kind=LedgerKind.SIGNUP_BONUS,
+        reference=f"signup:{user.pk}",
+        description="Welcome bonus",
+    )
+
+
+def balance_adjust(*, account_id, amount, reason, created_by=None):
+    """Write a staff `adjustment` row of `amount` credits (signed; may leave the balance negative)."""
+    amount = int(amount)
+    if amount == 0:
+        raise ValueError("An adjustment must change the balance.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("An adjustment needs a reason.")
+    with transaction.atomic():
+        entry = _ledger_post(
+            account_id=account_id,
+            amount=amount,
+            kind=LedgerKind.ADJUSTMENT,
+            reference=f"adj:{uuid.uuid4()}",
+            description=reason,
+            created_by=created_by,
+        )
+    logger.info(
+        "balance adjusted: account=%s amount=%+d by=%s reason=%s", account_id, amount, created_by, reason
+    )
+    return entry
+
+
+def account_freeze(*, account_id, reason, cause=FrozenCause.STAFF):
+    """Freeze the account so it cannot spend or buy; return True if this call froze it."""
+    reason = (reason or "").strip()[:255]
+    if not reason:
+        raise ValueError("Freezing an account needs a reason.")
+    accounts = Account.objects.filter(pk=account_id)
+    if cause == FrozenCause.DISPUTE:
+        # A dispute never overrides a staff freeze (nor its reason).
+        accounts = accounts.filter(frozen=False)
+    changed = accounts.update(frozen=True, frozen_reason=reason, frozen_cause=cause)
+    logger.warning("account frozen: account=%s cause=%s reason=%s", account_id, cause, reason)
+    return bool(changed)
+
+
+def account_unfreeze(*, account_id, reason, only_cause=None):
+    """Lift a freeze; with `only_cause`, only a freeze of that cause. Return True if it was lifted."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("Unfreezing an account needs a reason.")
+    accounts = Account.objects.filter(pk=account_id, frozen=True)
+    if only_cause:
+        accounts = accounts.filter(frozen_cause=only_cause)
+    changed = accounts.update(frozen=False, frozen_reason="", frozen_cause=FrozenCause.NONE)
+    if changed:
+        logger.info("account unfrozen: account=%s reason=%s", account_id, reason)
+    return bool(changed)

@@ -1,4 +1,6 @@
+import re
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -6,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import AIModel, CreditPack, Family, Kind, Price
+from tests.catalog.test_seed import SEED_PRICES
 
 
 def add_models(count):
@@ -23,6 +26,39 @@ def add_models(count):
         Price.objects.create(model=model, variant="small", kie_credits=Decimal(2), credits=3)
         Price.objects.create(model=model, variant="large", kie_credits=Decimal(4), credits=6)
     CreditPack.objects.create(name="Huge", price_cents=10000, credits=11500)
+
+
+class PriceRows(HTMLParser):
+    """Read the pricing tables as a reader sees them: {(slug, variant): (credits, dollars)}."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.slug, self.cells, self.in_slug, self.in_td = {}, None, [], False, False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "code" and ("class", "model-slug") in attrs:
+            self.in_slug, self.slug = True, ""
+        elif tag == "tr":
+            self.cells = []
+        elif tag == "td":
+            self.in_td = True
+            self.cells.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "code":
+            self.in_slug = False
+        elif tag == "td":
+            self.in_td = False
+        elif tag == "tr" and self.cells:
+            option, credits, dollars = (" ".join(cell.split()) for cell in self.cells[:3])
+            variant = "" if option == "One price" else option.split()[-1]
+            self.rows[(self.slug, variant)] = (int(re.match(r"\d+", credits)[0]), dollars)
+
+    def handle_data(self, data):
+        if self.in_slug:
+            self.slug += data
+        elif self.in_td:
+            self.cells[-1] += data
 
 
 def queries_for(client, url):
@@ -70,6 +106,17 @@ def test_pricing_lists_every_seed_price_with_dollars_and_plan(client):
     assert "$0.02" in body  # Recraft remove background, 2 credits
     assert "per run (6 images)" in body  # Grok Imagine
     assert 'class="plan plan--premium">Premium' in body
+
+
+@pytest.mark.django_db
+def test_pricing_shows_all_25_seed_prices_with_the_seed_credits_and_dollars(client):
+    parser = PriceRows()
+    parser.feed(client.get(reverse("pricing")).content.decode())
+
+    # At the base rate (1 credit = $0.01) the seed's credits are also its cents.
+    assert parser.rows == {
+        key: (credits, f"${Decimal(credits) / 100:.2f}") for key, credits in SEED_PRICES.items()
+    }
 
 
 @pytest.mark.django_db

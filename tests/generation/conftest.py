@@ -8,7 +8,7 @@ from django.db import OperationalError
 
 from billing.services import account_for_user, balance_adjust
 from catalog.services import catalog_seed
-from generation import services
+from generation.services import enqueue
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,7 @@ class TaskRunner:
 @pytest.fixture
 def tasks(monkeypatch):
     runner = TaskRunner()
-    monkeypatch.setattr(services, "_enqueue", runner)
+    monkeypatch.setattr(enqueue, "task_enqueue", runner)
     return runner
 
 

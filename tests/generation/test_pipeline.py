@@ -8,7 +8,9 @@ from django.core.files.storage import default_storage
 
 from billing.models import LedgerEntry, LedgerKind
 from generation import services
+from generation.kie import KieClient, kie_client
 from generation.models import Generation, Status
+from generation.services import dispatch, outcome, poll
 
 from .conftest import read, wait_for
 
@@ -123,7 +125,7 @@ def test_callback_twice_or_late_gives_one_outcome(alice, fund, kie, tasks, live_
 def test_lost_callback_is_picked_up_by_the_poller(
     alice, fund, kie, tasks, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "POLL_AFTER_SECONDS", 0)
+    monkeypatch.setattr(poll, "POLL_AFTER_SECONDS", 0)
     kie.callbacks_enabled = False
     fund(alice, 20)
     with django_capture_on_commit_callbacks(execute=True):
@@ -153,14 +155,14 @@ def test_worker_killed_after_create_task_still_ends_once(alice, fund, kie, tasks
         client.create_task(model=generation.model.kie_model, input={"prompt": "x"}, callback_url=None)
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(services, "generation_submit", die_after_kie)
+    monkeypatch.setattr(dispatch, "generation_submit", die_after_kie)
     with pytest.raises(SystemExit):
         services.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     assert generation.status == Status.QUEUED and generation.claimed_until is not None
     # django-q2 re-delivers after `retry` (> the lease): the lease has expired by then
     Generation.objects.filter(pk=generation.pk).update(claimed_until=generation.created_at)
-    monkeypatch.setattr(services, "generation_submit", real)
+    monkeypatch.setattr(dispatch, "generation_submit", real)
     services.generations_dispatch(max_seconds=5)
     wait_for(lambda: _refresh_done(generation))
     generation.refresh_from_db()
@@ -177,9 +179,9 @@ def test_worker_killed_after_storing_images_does_not_duplicate_them(
         generation = create(alice, num_images=2)
     generation.refresh_from_db()
     wait_for(lambda: kie.tasks[generation.kie_task_id].due < time.time())
-    record = services.kie.kie_client().record_info(task_id=generation.kie_task_id)
+    record = kie_client().record_info(task_id=generation.kie_task_id)
     # the first worker stored the images, then died before moving the status
-    services._images_store(generation=generation, urls=record.result_urls)
+    outcome._images_store(generation=generation, urls=record.result_urls)
     # the re-delivered task runs from the start
     services.generation_refresh(generation_id=generation.pk)
     services.generation_refresh(generation_id=generation.pk)
@@ -197,7 +199,7 @@ def test_deadline_fails_and_refunds_then_a_late_success_still_stores_images(
 ):
     kie.set_latency(1.0)
     kie.callbacks_enabled = False
-    monkeypatch.setattr(services, "POLL_AFTER_SECONDS", 0)
+    monkeypatch.setattr(poll, "POLL_AFTER_SECONDS", 0)
     fund(alice, 20)
     with django_capture_on_commit_callbacks(execute=True):
         generation = create(alice)
@@ -329,7 +331,7 @@ def test_a_callback_faster_than_recording_the_task_id_is_not_lost(alice, fund, k
     fund(alice, 20)
     tasks.run = False
     generation = create(alice)
-    real_create = services.kie.KieClient.create_task
+    real_create = KieClient.create_task
 
     def create_then_callback(self, **kwargs):
         task_id = real_create(self, **kwargs)
@@ -337,7 +339,7 @@ def test_a_callback_faster_than_recording_the_task_id_is_not_lost(alice, fund, k
         services.generation_callback_received(generation_id=generation.pk)
         return task_id
 
-    monkeypatch.setattr(services.kie.KieClient, "create_task", create_then_callback)
+    monkeypatch.setattr(KieClient, "create_task", create_then_callback)
     tasks.run = True
     services.generations_dispatch(max_seconds=5)
     refreshes = tasks.named("generation.tasks.generation_refresh")

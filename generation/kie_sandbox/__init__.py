@@ -1,5 +1,6 @@
 """The KIE simulator (DESIGN.md §7): KIE's HTTP API on a local port, for `make run` and tests."""
 
-from .core import FAIL_PROMPT_MARKER, KieSandbox, SandboxTask
+from .core import FAIL_PROMPT_MARKER, KieSandbox
+from .tasks import SandboxTask
 
 __all__ = ["FAIL_PROMPT_MARKER", "KieSandbox", "SandboxTask"]

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import textwrap
+from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -62,3 +63,18 @@ def placeholder_png(*, prompt, aspect="1:1", index=1, total=1, model=""):
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
+
+
+@lru_cache(maxsize=64)
+def _cached_png(prompt, aspect, index, total, model):
+    return placeholder_png(prompt=prompt, aspect=aspect, index=index, total=total, model=model)
+
+
+def task_png(task, index):
+    """Return image `index` of a finished SandboxTask, in its `aspect_ratio` (or `image_size`).
+
+    Results are drawn on request, not stored, so memory stays bounded whatever the traffic; a
+    small cache spares redrawing while the pipeline downloads them.
+    """
+    aspect = str(task.input.get("aspect_ratio") or task.input.get("image_size") or "1:1")
+    return _cached_png(str(task.input.get("prompt", "")), aspect, index, task.image_count, task.model)

@@ -5,7 +5,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,13 @@ def test_twenty_first_create_within_ten_seconds_is_429(local):
     codes = [create(local).json()["code"] for _ in range(21)]
     assert codes[:20] == [200] * 20 and codes[20] == 429
     assert len(local.create_calls) == 20 and local.rejected_creates == 1
+
+
+def test_rate_limit_holds_under_concurrent_calls(local):
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        codes = list(pool.map(lambda _: create(local).json()["code"], range(40)))
+    assert codes.count(200) == 20 and codes.count(429) == 20
+    assert len(local.tasks) == 20 and local.rejected_creates == 20
 
 
 def test_rate_window_slides(local):
@@ -307,6 +316,36 @@ def test_stop_is_idempotent_and_frees_the_port():
         requests.get(url + "/api/v1/chat/credit", headers=AUTH, timeout=1)
 
 
+def sandbox_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("kie-sandbox") and t.is_alive()]
+
+
+def test_callbacks_use_a_bounded_pool_of_threads(receiver):
+    with KieSandbox(models=MODELS, latency=(0.05, 0.05), create_rate=(100, 10.0)) as sandbox:
+        sandbox.callback_mode = "late"
+        sandbox.callback_late_seconds = 0.5
+        for _ in range(30):
+            create(sandbox, callBackUrl=receiver.url)
+        time.sleep(0.3)  # all 30 finished, their callbacks waiting
+        callback_threads = [t for t in sandbox_threads() if t.name.startswith("kie-sandbox-callback")]
+        assert 0 < len(callback_threads) <= 8
+        assert len(receiver.wait_for(30, timeout=10)) == 30
+
+
+def test_stop_drops_waiting_callbacks_and_leaves_no_threads(receiver):
+    sandbox = KieSandbox(models=MODELS, latency=(0.05, 0.05)).start()
+    sandbox.callback_mode = "late"
+    sandbox.callback_late_seconds = 30
+    task_id = create(sandbox, callBackUrl=receiver.url).json()["data"]["taskId"]
+    time.sleep(0.3)
+    started = time.monotonic()
+    sandbox.stop()
+    assert time.monotonic() - started < 2
+    assert sandbox_threads() == []
+    assert [(c["task_id"], c["dropped"]) for c in sandbox.callbacks] == [(task_id, True)]
+    assert receiver.received == []
+
+
 def test_command_serves_and_stops_on_sigterm():
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DJANGO_DEBUG": "1", "PYTHONUNBUFFERED": "1"}
@@ -337,7 +376,7 @@ def test_command_serves_and_stops_on_sigterm():
 
 def test_task_with_a_live_upload_link_succeeds_and_a_dead_one_fails(local):
     client = KieClient(api_base=local.base_url, upload_base=local.base_url, api_key="k")
-    local._models["edit/model"] = {
+    local.catalogue.schemas["edit/model"] = {
         "type": "object",
         "required": ["prompt", "image_urls"],
         "properties": {"prompt": {"type": "string"}, "image_urls": {"type": "array", "maxItems": 2}},

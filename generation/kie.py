@@ -33,8 +33,10 @@ SANDBOX_API_KEY = "sandbox"
 # succeed until a person acts, so dispatch pauses instead of failing (and refunding) everything.
 ALERT_CODES = frozenset({401, 402, 433})
 # Rate limits, KIE's "upstream provider having issues" (408), 455 (service unavailable) and
-# server errors pass; 501 is KIE's "generation failed", a final answer about this task.
+# server errors pass; 501 ("generation failed") and 505 ("feature disabled") are final answers:
+# asking again will neither redo this task nor switch the feature back on.
 RETRYABLE_CODES = frozenset({408, 429, 455})
+FINAL_SERVER_CODES = frozenset({501, 505})
 
 STATES = ("waiting", "queuing", "generating", "success", "fail")
 RUNNING_STATES = ("waiting", "queuing", "generating")
@@ -45,7 +47,7 @@ _SUCCESS_FLAG_STATES = {0: "generating", 1: "success", 2: "fail", 3: "fail"}
 def _code_retryable(code):
     if code is None:
         return True
-    return code in RETRYABLE_CODES or (code >= 500 and code != 501)
+    return code in RETRYABLE_CODES or (code >= 500 and code not in FINAL_SERVER_CODES)
 
 
 class KieError(Exception):
@@ -329,7 +331,12 @@ class KieClient:
         if data is None:
             raise KieError("KIE sent an empty task record", code=None)
         record = task_record_parse(data)
-        return record if record.task_id else replace(record, task_id=task_id)
+        if not record.task_id:
+            return replace(record, task_id=task_id)
+        if record.task_id != task_id:
+            # Never let another task's result stand for this one (its images, its failure).
+            raise KieError(f"KIE answered for task {record.task_id!r}, not {task_id!r}", code=None)
+        return record
 
     def account_credit(self):
         """Return the KIE account's remaining credits."""
@@ -349,7 +356,9 @@ class KieClient:
 
     @staticmethod
     def _download_url(data):
-        url = data.get("downloadUrl") if isinstance(data, dict) else None
+        # A real-key test found `downloadUrl`; KIE's quickstart page shows `fileUrl` instead.
+        data = data if isinstance(data, dict) else {}
+        url = data.get("downloadUrl") or data.get("fileUrl")
         if not isinstance(url, str) or not url:
             raise KieError("KIE's upload reply has no downloadUrl", code=None)
         return url

@@ -2,6 +2,8 @@
 
 import io
 import time
+import urllib.error
+import urllib.request
 from decimal import Decimal
 
 import pytest
@@ -291,3 +293,37 @@ def test_success_code_with_null_data_is_a_retryable_error(client, kie_sandbox):
     with pytest.raises(KieError) as on_create:
         client.create_task(model="google/imagen4-fast", input=INPUT)
     assert on_record.value.retryable and on_create.value.retryable
+
+
+def test_upload_reply_with_quickstart_field_name_is_understood(client, kie_sandbox):
+    # KIE's quickstart page documents `fileUrl` where the live API sends `downloadUrl`.
+    reply = b'{"success":true,"code":200,"msg":"ok","data":{"fileUrl":"https://tempfile.example/x.png"}}'
+    kie_sandbox.fail_next(endpoint="upload", body=reply, content_type="application/json")
+    url = client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
+    assert url == "https://tempfile.example/x.png"
+
+
+def test_upload_reply_without_a_url_raises(client, kie_sandbox):
+    reply = b'{"success":true,"code":200,"msg":"ok","data":{"fileName":"x.png"}}'
+    kie_sandbox.fail_next(endpoint="upload", body=reply, content_type="application/json")
+    with pytest.raises(KieError, match="downloadUrl"):
+        client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
+
+
+def test_record_of_another_task_is_refused(client, kie_sandbox):
+    task_id = client.create_task(model="google/imagen4-fast", input=INPUT)
+    other = b'{"code":200,"msg":"success","data":{"taskId":"someone-else","state":"success"}}'
+    kie_sandbox.fail_next(endpoint="recordInfo", body=other, content_type="application/json")
+    with pytest.raises(KieError) as caught:
+        client.record_info(task_id=task_id)
+    assert caught.value.retryable and "someone-else" in caught.value.message
+
+
+def test_explicit_user_agent_passes_where_pythons_default_is_blocked(client, kie_sandbox):
+    # The simulator answers Python-urllib like Cloudflare in front of KIE (kie-api.md §8.9).
+    request = urllib.request.Request(kie_sandbox.base_url + "/api/v1/chat/credit")
+    request.add_header("Authorization", "Bearer sandbox")
+    with pytest.raises(urllib.error.HTTPError) as blocked:
+        urllib.request.urlopen(request, timeout=5)
+    assert blocked.value.code == 403 and b"1010" in blocked.value.read()
+    assert client.account_credit() > 0

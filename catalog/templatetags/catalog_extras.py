@@ -1,4 +1,4 @@
-"""Money formatting for catalogue pages. Decimal all the way; floats never touch prices."""
+"""Money formatting for catalogue pages and the admin. Decimal all the way; floats never touch prices."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -12,14 +12,18 @@ def _dollars(amount, places):
     return f"${Decimal(amount).quantize(quantum, rounding=ROUND_HALF_UP):,}"
 
 
+def usd(amount):
+    """Render dollars: cents when exact, else to a hundredth of a cent (KIE bills fractions)."""
+    amount = Decimal(amount)
+    return _dollars(amount, 2 if amount == amount.quantize(Decimal("0.01")) else 4)
+
+
 @register.filter
 def credits_usd(credits, usd_per_credit):
     """Render `credits` at the base rate: {{ price.credits|credits_usd:settings.usd_per_credit }} → $0.04."""
     if credits in (None, "") or usd_per_credit in (None, ""):
         return ""
-    amount = Decimal(credits) * Decimal(usd_per_credit)
-    # Show cents, or more places when a price is a fraction of a cent.
-    return _dollars(amount, 2 if amount == amount.quantize(Decimal("0.01")) else 4)
+    return usd(Decimal(credits) * Decimal(usd_per_credit))
 
 
 @register.filter

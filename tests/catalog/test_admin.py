@@ -83,6 +83,7 @@ def test_admin_change_pages_render_with_prices_and_history(admin_client, flux_pr
     body = response.content.decode()
     assert "Changes (newest first)" in body
     assert "Seed catalogue" in body  # the first history row of each price
+    assert "$0.0250 (50.0%)" in body  # inline margin of 1K: 5 credits ($0.05) − 5 KIE credits ($0.025)
     price = flux_pro.prices.first()
     assert admin_client.get(reverse("admin:catalog_price_change", args=[price.pk])).status_code == 200
     pack = CreditPack.objects.first()
@@ -103,6 +104,22 @@ def test_price_changelist_marks_prices_below_cost(admin_client):
     body = admin_client.get(reverse("admin:catalog_price_changelist")).content.decode()
     assert body.count("▼ $") == 1
     assert "▼ $0.03 below cost" in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "slugs"),
+    [
+        ({"model__family__exact": "qwen"}, {"qwen/text-to-image", "qwen/image-to-image"}),
+        ({"model__kind__exact": "upscale"}, {"recraft/crisp-upscale"}),
+        ({"unit__exact": "task"}, {"grok-imagine/text-to-image"}),
+        ({"q": "seedream/4.5-edit"}, {"seedream/4.5-edit"}),
+    ],
+)
+def test_price_list_filters_and_searches(admin_client, query, slugs):
+    response = admin_client.get(reverse("admin:catalog_price_changelist"), query)
+    shown = {price.model.slug for price in response.context["cl"].result_list}
+    assert shown == slugs
 
 
 @pytest.mark.django_db

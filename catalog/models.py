@@ -166,4 +166,6 @@ class CreditPack(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name}: ${self.price_cents / 100:.2f} → {self.credits} credits"
+        # Integer arithmetic: a float never touches money, even in a label.
+        dollars, cents = divmod(self.price_cents, 100)
+        return f"{self.name}: ${dollars}.{cents:02d} → {self.credits} credits"

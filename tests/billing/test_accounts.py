@@ -5,6 +5,7 @@ import re
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.core.cache import cache
 
 from artio.models import User
 from billing import services
@@ -107,3 +108,35 @@ def test_login_form_errors_are_shown(client, alice):
 
     assert response.status_code == 200
     assert 'class="errorlist"' in response.content.decode()
+
+
+@pytest.fixture
+def fresh_cache():
+    # allauth keeps its rate-limit counters in the cache; each test starts and ends with none.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_login_is_rate_limited_after_five_failures(client, alice, fresh_cache):
+    EmailAddress.objects.create(user=alice, email=alice.email, verified=True, primary=True)
+    for _ in range(5):
+        failed = client.post("/accounts/login/", {"login": alice.email, "password": "wrong"})
+        assert "Too many failed login attempts" not in failed.content.decode()
+
+    # even the right password is refused now: the limit stops guessing, not just wrong guesses
+    response = client.post("/accounts/login/", {"login": alice.email, "password": "correct-horse-battery"})
+
+    assert "Too many failed login attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_limit_counts_per_address_across_ips(client, bob, fresh_cache):
+    EmailAddress.objects.create(user=bob, email=bob.email, verified=True, primary=True)
+    for i in range(5):
+        client.post("/accounts/login/", {"login": bob.email, "password": "wrong"}, REMOTE_ADDR=f"192.0.2.{i}")
+
+    right = {"login": bob.email, "password": "correct-horse-battery"}
+    response = client.post("/accounts/login/", right, REMOTE_ADDR="192.0.2.99")
+
+    assert "Too many failed login attempts" in response.content.decode()

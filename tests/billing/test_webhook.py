@@ -212,6 +212,37 @@ def test_expired_event_never_unpays_a_paid_topup(alice, make_topup, post_event):
     assert _balance(alice) == 2000
 
 
+def test_failure_event_never_unpays_a_paid_topup(alice, make_topup, post_event):
+    topup = make_topup(alice)
+    post_event(make_event("checkout.session.async_payment_succeeded", session_obj(topup)))
+
+    failed = session_obj(topup, payment_status="unpaid")
+    post_event(make_event("checkout.session.async_payment_failed", failed))
+
+    topup.refresh_from_db()
+    assert topup.status == TopUpStatus.PAID
+    assert _balance(alice) == 2000
+
+
+@pytest.mark.parametrize("earlier", ["checkout.session.expired", "checkout.session.async_payment_failed"])
+def test_money_taken_after_an_earlier_failure_or_expiry_is_still_credited_once(
+    earlier, alice, make_topup, post_event
+):
+    # Stripe does not order its events: whatever we recorded first, a paid session was paid.
+    topup = make_topup(alice)
+    post_event(make_event(earlier, session_obj(topup, payment_status="unpaid")))
+    topup.refresh_from_db()
+    assert topup.status in (TopUpStatus.EXPIRED, TopUpStatus.FAILED)
+
+    for _ in range(2):
+        post_event(make_event("checkout.session.async_payment_succeeded", session_obj(topup)))
+
+    topup.refresh_from_db()
+    assert topup.status == TopUpStatus.PAID
+    assert _balance(alice) == 2000
+    assert LedgerEntry.objects.filter(kind=LedgerKind.TOPUP).count() == 1
+
+
 # 6
 @pytest.mark.parametrize("override", [{"amount_total": 999}, {"currency": "eur"}])
 def test_amount_or_currency_mismatch_grants_nothing_and_is_logged(

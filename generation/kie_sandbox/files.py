@@ -16,8 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from .server import Reply
 
-UPLOAD_MAX_BYTES = 30 * 1024 * 1024
+UPLOAD_MAX_BYTES = 30 * 1024 * 1024  # KIE's largest per-file input limit (nano-banana-pro)
+# What the simulator keeps at most, whatever the uploads' lifetimes: the oldest go first.
 MAX_UPLOADS = 500
+MAX_STORED_BYTES = 256 * 1024 * 1024
 
 
 class LinkSigner:
@@ -50,12 +52,9 @@ class Upload:
     expires: float
 
 
-class UploadTooLarge(ValueError):
-    pass
-
-
 class UploadStore(OrderedDict):
-    """Uploaded files by key, oldest first; expired ones and any beyond MAX_UPLOADS are forgotten.
+    """Uploaded files by key, oldest first; expired ones, and the oldest beyond MAX_UPLOADS files
+    or MAX_STORED_BYTES in all, are forgotten.
 
     Not locked itself: FileHost calls it under its lock.
     """
@@ -63,16 +62,19 @@ class UploadStore(OrderedDict):
     def add(self, *, content, content_type, ttl, now):
         """Store the bytes and return their key."""
         if len(content) > UPLOAD_MAX_BYTES:
-            raise UploadTooLarge(f"File too large (over {UPLOAD_MAX_BYTES} bytes)")
+            raise ValueError(f"File too large (over {UPLOAD_MAX_BYTES} bytes)")
         key = uuid.uuid4().hex
         self[key] = Upload(content, content_type or "application/octet-stream", now + ttl)
         self.prune(now)
         return key
 
     def prune(self, now):
+        stored = sum(len(upload.content) for upload in self.values())
         for key in list(self):
-            if self[key].expires >= now and len(self) <= MAX_UPLOADS:
+            upload = self[key]
+            if upload.expires >= now and len(self) <= MAX_UPLOADS and stored <= MAX_STORED_BYTES:
                 break
+            stored -= len(upload.content)
             del self[key]
 
 

@@ -108,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when a burst (many workers, many
+    # tests' threads) connects at once; KIE's real front end does not.
+    request_queue_size = 128
 
     def __init__(self, address, sandbox):
         self.sandbox = sandbox

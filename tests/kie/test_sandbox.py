@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from generation.kie import KieClient, KieError, callback_signature_ok, task_record_parse
-from generation.kie_sandbox import KieSandbox
+from generation.kie_sandbox import KieSandbox, files
 
 from .conftest import MODELS
 
@@ -192,6 +192,28 @@ def test_memory_is_bounded_and_keeps_running_tasks(local):
     for _ in range(10):
         create(local)
     assert len(local.tasks) <= 10
+
+
+def test_uploads_are_bounded_by_count_and_bytes(local, monkeypatch):
+    monkeypatch.setattr(files, "MAX_UPLOADS", 3)
+    monkeypatch.setattr(files, "MAX_STORED_BYTES", 250)
+    client = KieClient(api_base=local.base_url, upload_base=local.base_url, api_key="k")
+    urls = [client.upload_file(content=b"x" * 100, filename="a", content_type="image/png") for _ in range(4)]
+    assert len(local.uploads) == 2  # 4 × 100 bytes over a 250-byte budget: the oldest two go
+    assert [requests.get(url, timeout=5).status_code for url in urls] == [404, 404, 200, 200]
+
+
+def test_upload_over_kies_size_limit_is_400(local, monkeypatch):
+    monkeypatch.setattr(files, "UPLOAD_MAX_BYTES", 10)
+    response = requests.post(
+        f"{local.base_url}/api/file-stream-upload",
+        files={"file": ("a.png", b"x" * 11)},
+        data={"uploadPath": "p"},
+        headers=AUTH,
+        timeout=5,
+    )
+    assert response.json()["code"] == 400 and "too large" in response.json()["msg"]
+    assert local.uploads == {}
 
 
 def test_result_files_render_and_unknown_ones_do_not(local):

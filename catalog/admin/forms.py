@@ -86,6 +86,18 @@ class PriceForm(forms.ModelForm):
         model = Price
         fields = ["model", "variant", "unit", "kie_credits", "credits"]
 
+    def clean(self):
+        cleaned = super().clean()
+        # On a price's change page the model is read-only, so Django's constraint check skips the
+        # (model, variant) pair: without this, a variant already taken is a database error, not a message.
+        if "model" not in self.fields and "variant" in cleaned:
+            variant = cleaned["variant"]
+            taken = Price.objects.filter(model_id=self.instance.model_id, variant=variant)
+            if taken.exclude(pk=self.instance.pk).exists():
+                name = f"variant {variant!r}" if variant else "no variant"
+                self.add_error("variant", f"This model already has a price for {name}.")
+        return cleaned
+
 
 class PriceListForm(forms.ModelForm):
     """The changelist's editable column: retail credits only."""

@@ -191,6 +191,26 @@ def test_bad_retail_is_refused_with_a_clear_message(admin_client, bad, message):
 
 
 @pytest.mark.django_db
+def test_a_variant_already_priced_is_refused_with_a_message(admin_client, flux_pro):
+    one_k = flux_pro.prices.get(variant="1K")
+    url = reverse("admin:catalog_price_change", args=[one_k.pk])
+
+    on_price_page = admin_client.post(
+        url, {"variant": "2K", "unit": "image", "kie_credits": "5", "credits": "5"}
+    )
+    data = model_form_data(flux_pro)
+    first = data["prices-0-variant"]
+    data["prices-0-variant"] = "2K" if first == "1K" else "1K"
+    on_model_page = admin_client.post(reverse("admin:catalog_aimodel_change", args=[flux_pro.pk]), data)
+
+    assert on_price_page.status_code == 200
+    assert "This model already has a price for variant &#x27;2K&#x27;." in on_price_page.content.decode()
+    assert on_model_page.status_code == 200
+    assert "Price with this Model and Variant already exists." in on_model_page.content.decode()
+    assert set(flux_pro.prices.values_list("variant", flat=True)) == {"1K", "2K"}
+
+
+@pytest.mark.django_db
 def test_inline_price_edit_on_the_model_page_writes_history(admin_client, staff, flux_pro):
     data = model_form_data(flux_pro)
     two_k = next(i for i in range(2) if data[f"prices-{i}-variant"] == "2K")

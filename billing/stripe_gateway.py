@@ -110,7 +110,10 @@ def checkout_session_retrieve(*, session_id, topup=None):
 
 
 def payment_intent_metadata(*, payment_intent_id):
-    """Return the metadata we put on a PaymentIntent (it names the top-up), or {}."""
+    """Return the metadata we put on a PaymentIntent (it names the top-up), or {} when there is none.
+
+    Raise GatewayError when Stripe cannot answer, so the webhook fails and Stripe delivers again.
+    """
     if not payment_intent_id:
         return {}
     if is_sandbox():
@@ -119,8 +122,11 @@ def payment_intent_metadata(*, payment_intent_id):
         return {}
     try:
         intent = _client().v1.payment_intents.retrieve(payment_intent_id).to_dict()
-    except stripe.StripeError:
-        return {}
+    except stripe.InvalidRequestError:
+        return {}  # not a PaymentIntent of this Stripe account: nothing of ours
+    except stripe.StripeError as exc:
+        # Stripe unreachable: the caller must not conclude "not ours" and drop a refund or dispute.
+        raise GatewayError(str(exc)) from exc
     return intent.get("metadata") or {}
 
 

@@ -135,11 +135,15 @@ class FakeStripeHTTP(stripe.HTTPClient):
     def __init__(self):
         super().__init__()
         self.sessions, self.intents, self.calls, self._n = {}, {}, [], itertools.count(1)
+        self.down = False  # True: every call fails as Stripe does in an outage
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
         path = urllib.parse.urlsplit(url).path
         form = urllib.parse.parse_qs(post_data or "")
         self.calls.append((method, path, headers.get("Idempotency-Key"), form))
+        if self.down:
+            error = {"error": {"type": "api_error", "message": "fake: outage"}}
+            return json.dumps(error), 500, {"Stripe-Should-Retry": "false"}
         if method == "post" and path == "/v1/checkout/sessions":
             sid = f"cs_test_{next(self._n)}"
             metadata = {k[9:-1]: v[0] for k, v in form.items() if k.startswith("metadata[")}

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import services
-from billing.models import Account, BillingSettings, LedgerEntry, TopUp, TopUpStatus
+from billing.models import Account, BillingSettings, LedgerEntry, StripeEvent, TopUp, TopUpStatus
 from catalog.models import CreditPack
 
 from .conftest import make_event, session_obj
@@ -214,6 +214,30 @@ def test_refund_before_completion_is_mapped_through_the_payment_intent_metadata(
     topup.refresh_from_db()
     assert topup.refunded_cents == 1000
     assert Account.objects.get(user=alice).balance == 0
+
+
+def test_refund_is_redelivered_when_stripe_cannot_say_whose_payment_it_was(
+    alice, client, pack, fake_stripe, post_event
+):
+    client.force_login(alice)
+    client.post("/billing/topup/", {"pack": pack.pk})
+    topup = TopUp.objects.get()
+    session = fake_stripe.pay(topup.stripe_session_id, payment_intent="pi_real_2")
+    charge = {"id": "ch_2", "object": "charge", "amount_refunded": 1000, "payment_intent": "pi_real_2"}
+    refund = make_event("charge.refunded", charge)
+
+    # given Stripe's API is down when the refund arrives before the payment's completion
+    fake_stripe.down = True
+    first = post_event(refund)
+    # then the event is not swallowed as "not ours": Stripe is told to deliver it again
+    assert first.status_code == 500
+    assert not StripeEvent.objects.exists()
+
+    fake_stripe.down = False
+    assert post_event(refund).status_code == 200
+    post_event(make_event("checkout.session.completed", session))
+    assert Account.objects.get(user=alice).balance == 0
+    assert LedgerEntry.objects.filter(kind="refund_clawback").get().amount == -1100
 
 
 def test_stripe_refusing_buys_nothing_and_says_so(alice, client, pack, fake_stripe, monkeypatch):

@@ -1,6 +1,7 @@
 """Generations: one paid run of a KIE model, its result images, and the dispatcher's shared state."""
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +14,31 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def public_id_new():
     """Return a fresh public id: "gen_" and 26 random base32 characters (130 bits)."""
     return "gen_" + "".join(secrets.choice(_ALPHABET) for _ in range(26))
+
+
+# The owner may cancel a job once it is this late: 3× the model's typical time, and at least 2 minutes.
+SLOW_JOB_FACTOR = 3
+SLOW_JOB_MIN_SECONDS = 120
+# KIE's size names that are not plain "w:h" ratios (Qwen, Ideogram), as the ratio they draw.
+NAMED_ASPECT_RATIOS = {
+    "square": (1, 1),
+    "square_hd": (1, 1),
+    "portrait_4_3": (3, 4),
+    "portrait_16_9": (9, 16),
+    "landscape_4_3": (4, 3),
+    "landscape_16_9": (16, 9),
+}
+
+
+def aspect_ratio_parse(value):
+    """Return (width, height) for "16:9" or a KIE size name; (1, 1) for "auto" or anything unknown."""
+    if value in NAMED_ASPECT_RATIOS:
+        return NAMED_ASPECT_RATIOS[value]
+    try:
+        width, height = (int(part) for part in str(value).split(":"))
+    except ValueError:
+        return (1, 1)
+    return (width, height) if width > 0 and height > 0 else (1, 1)
 
 
 def callback_token_new():
@@ -96,6 +122,8 @@ class Generation(models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "hidden", "-created_at"], name="generation_gallery"),
+            # The Generate form's "your last settings for this model".
+            models.Index(fields=["owner", "model", "-created_at"], name="generation_last_settings"),
             models.Index(fields=["status", "-priority", "id"], name="generation_dispatch_order"),
         ]
 
@@ -114,6 +142,26 @@ class Generation(models.Model):
     @property
     def prompt(self):
         return str((self.input or {}).get("prompt", ""))
+
+    @property
+    def aspect_ratio(self):
+        """Return the requested shape as CSS wants it ("16 / 9"), for placeholders while it runs."""
+        data = self.input or {}
+        width, height = aspect_ratio_parse(data.get("aspect_ratio") or data.get("image_size") or "1:1")
+        return f"{width} / {height}"
+
+    @property
+    def cancellable_at(self):
+        """Return when the job counts as stuck, so its owner may cancel it for a refund."""
+        seconds = max(SLOW_JOB_MIN_SECONDS, SLOW_JOB_FACTOR * self.model.typical_seconds)
+        return self.created_at + timedelta(seconds=seconds)
+
+    @property
+    def refund_due_at(self):
+        """Return when the poller fails and refunds it unasked (None while queued: no deadline yet)."""
+        if self.submitted_at is None:
+            return None
+        return self.submitted_at + timedelta(seconds=settings.KIE_DEADLINE_SECONDS)
 
 
 def _image_path(instance, filename):

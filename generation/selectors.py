@@ -1,6 +1,10 @@
 """Reads of generations, always scoped to their owner (another user's id is a 404)."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.core.cache import cache
+from django.db.models import Q
 from django.http import Http404
 
 from catalog.models import AIModel
@@ -21,6 +25,29 @@ def generation_get_for_owner(*, user, public_id):
     return generation
 
 
+@dataclass
+class GalleryPage:
+    """One page of a gallery; the cursors are None at either end."""
+
+    items: list
+    newer: str | None
+    older: str | None
+
+
+def _cursor(generation):
+    return f"{generation.created_at.isoformat()}~{generation.pk}"
+
+
+def _cursor_parse(cursor):
+    """Return (created_at, pk) from a cursor, or None for anything that is not one."""
+    stamp, _, pk = (cursor or "").rpartition("~")
+    try:
+        at, pk = datetime.fromisoformat(stamp), int(pk)
+    except ValueError:
+        return None
+    return (at, pk) if at.tzinfo else None  # ours always carry their zone
+
+
 def generations_for_owner(*, user, status=None, model_slug=None):
     """Return the user's visible generations, newest first, images prefetched."""
     qs = (
@@ -34,6 +61,46 @@ def generations_for_owner(*, user, status=None, model_slug=None):
     if model_slug:
         qs = qs.filter(model__slug=model_slug)
     return qs
+
+
+def generations_page_for_owner(*, user, status=None, model_slug=None, before=None, after=None, size=24):
+    """Return a GalleryPage of the user's visible generations, newest first, by keyset.
+
+    `before` (a cursor) gives the page of older generations, `after` the page of newer ones, neither
+    the newest page. A keyset page costs the same at the 10,000th image as at the first, where
+    OFFSET would read and skip every row before it.
+    """
+    qs = generations_for_owner(user=user, status=status, model_slug=model_slug)
+    if key := _cursor_parse(after):
+        at, pk = key
+        newer = qs.filter(Q(created_at__gt=at) | Q(created_at=at, id__gt=pk)).order_by("created_at", "id")
+        rows = list(newer[: size + 1])
+        if rows:
+            more = len(rows) > size
+            rows = rows[:size][::-1]
+            return GalleryPage(rows, newer=_cursor(rows[0]) if more else None, older=_cursor(rows[-1]))
+    elif key := _cursor_parse(before):
+        at, pk = key
+        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
+    rows = list(qs[: size + 1])
+    more, rows = len(rows) > size, rows[:size]
+    newer = _cursor(rows[0]) if before and rows else None
+    return GalleryPage(rows, newer=newer, older=_cursor(rows[-1]) if more else None)
+
+
+def generation_last_settings(*, user, model):
+    """Return the options of the user's latest generation of `model` (not its prompt or images)."""
+    # Imported here: the services import these selectors.
+    from .services import image_fields
+
+    last = (
+        Generation.objects.filter(owner=user, model=model)
+        .order_by("-created_at", "-id")
+        .values_list("input", flat=True)
+        .first()
+    )
+    skip = {"prompt", *image_fields(model.input_schema or {})}
+    return {name: value for name, value in (last or {}).items() if name not in skip}
 
 
 def generation_by_callback_token(*, token):

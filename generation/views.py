@@ -9,10 +9,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, HttpResponseNotFound
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -49,19 +49,23 @@ def _choose_model(models, account, slug):
     return chosen or (allowed[0] if allowed else (models[0] if models else None))
 
 
+def _form_values(data):
+    """Return schema input as the form's string values (booleans as "true"/"false"); lists left out."""
+    return {
+        key: "true" if value is True else "false" if value is False else str(value)
+        for key, value in data.items()
+        if not isinstance(value, list)
+    }
+
+
 def _form_query(model, data):
     """Return the query string that reopens /generate/ with this form's values (for top-up links)."""
-    pairs = [("model", model.slug)]
-    for key, value in data.items():
-        if isinstance(value, list):
-            continue
-        pairs.append((key, "true" if value is True else "false" if value is False else str(value)))
-    return urlencode(pairs)
+    return urlencode([("model", model.slug), *_form_values(data).items()])
 
 
 def _quote_context(request, model, data):
     account = account_for_user(user=request.user)
-    context = {"model": model, "account": account, "quote": None, "quote_error": "", "form_query": ""}
+    context = {"model": model, "account": account, "quote": None, "quote_error": ""}
     try:
         quote, _errors = services.generation_quote_preview(
             user=request.user, model_slug=model.slug, data=data
@@ -117,7 +121,12 @@ def generate(request):
         return render(request, "generation/generate.html", context)
     context["locked"] = Plan.rank(model.min_plan) > Plan.rank(account.plan)
     if form is None:
-        form = GenerationForm(model=model, initial=form_query_data(model, request.GET))
+        initial = form_query_data(model, request.GET)
+        if not initial and "defaults" not in request.GET:
+            # A plain visit starts from the options this user last generated with on this model.
+            initial = _form_values(selectors.generation_last_settings(user=request.user, model=model))
+            context["remembered"] = bool(initial)
+        form = GenerationForm(model=model, initial=initial)
         data = _coerce_initial(form, {k: v for k, v in form.initial.items() if v not in ("", None)})
     context["form"] = form
     context.update(_quote_context(request, model, data))
@@ -162,10 +171,14 @@ def generation_list(request):
     status = request.GET.get("status", "")
     status = status if status in Status.values else ""
     model_slug = request.GET.get("model", "")
-    qs = selectors.generations_for_owner(
-        user=request.user, status=status or None, model_slug=model_slug or None
+    page = selectors.generations_page_for_owner(
+        user=request.user,
+        status=status or None,
+        model_slug=model_slug or None,
+        before=request.GET.get("before"),
+        after=request.GET.get("after"),
+        size=PAGE_SIZE,
     )
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     filters = urlencode({k: v for k, v in (("status", status), ("model", model_slug)) if v})
     return render(
         request,
@@ -204,6 +217,7 @@ def generation_detail(request, public_id):
     generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
     context = {
         "generation": generation,
+        "cancellable": not generation.is_terminal and timezone.now() >= generation.cancellable_at,
         "images": list(generation.images.all()),
         "recipe": _recipe(generation),
         "reuse_url": reverse("generate") + "?" + _form_query(generation.model, generation.input),
@@ -223,6 +237,21 @@ def generation_rerun(request, public_id):
         source = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
         return redirect(reverse("generate") + "?" + _form_query(source.model, source.input))
     return redirect(generation.get_absolute_url())
+
+
+@login_required
+@require_POST
+def generation_cancel(request, public_id):
+    """The owner gives up on a stuck generation: fail it and refund it now."""
+    try:
+        generation = services.generation_cancel_by_owner(user=request.user, public_id=public_id)
+    except services.NotCancellable as exc:
+        messages.error(request, exc.message)
+    else:
+        if generation.refunded:
+            refunded = generation.refunded_credits
+            messages.success(request, f"Cancelled. {refunded} credits are back in your balance.")
+    return redirect("generation-detail", public_id=public_id)
 
 
 @login_required

@@ -221,6 +221,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("ARTIO_MEDIA_ROOT") or BASE_DIR / "var" / "media")
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None  # S3-compatible stores
+AWS_DEFAULT_ACL = None  # private objects, served through signed URLs
 STORAGES = {
     "default": {
         "BACKEND": "storages.backends.s3.S3Storage"

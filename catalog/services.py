@@ -168,14 +168,6 @@ def input_schema_clean(*, schema, count_field="", variant_field=""):
             )
 
 
-def model_schema_set(*, model, input_schema):
-    """Replace a model's input schema after checking it; raise ValidationError when it is unusable."""
-    input_schema_clean(schema=input_schema, count_field=model.count_field, variant_field=model.variant_field)
-    AIModel.objects.filter(pk=model.pk).update(input_schema=input_schema)
-    model.input_schema = input_schema
-    return model
-
-
 def price_create(*, model, variant, kie_credits, credits, unit, changed_by, note="Created"):
     """Add a price to a model and its first history row (old values empty)."""
     credits = _retail_credits(credits)
@@ -196,8 +188,30 @@ def price_create(*, model, variant, kie_credits, credits, unit, changed_by, note
     return price
 
 
-def price_details_set(*, price, variant, unit):
-    """Change what a price applies to (variant) and its unit; money changes go through price_update."""
-    Price.objects.filter(pk=price.pk).update(variant=variant, unit=unit)
+def price_details_set(*, price, variant, unit, changed_by):
+    """Change what a price applies to (variant) and its unit, and record it in the price history.
+
+    A unit change changes what users pay (per image ↔ per run), so it is kept like a money change:
+    old → new in the note, who, when. Return the PriceChange, or None when nothing changed.
+    """
+    with transaction.atomic():
+        current = Price.objects.select_for_update().get(pk=price.pk)
+        edits = [
+            f"{label} {old or '(none)'} → {new or '(none)'}"
+            for label, old, new in (("Variant", current.variant, variant), ("unit", current.unit, unit))
+            if old != new
+        ]
+        if not edits:
+            return None
+        Price.objects.filter(pk=current.pk).update(variant=variant, unit=unit)
+        change = PriceChange.objects.create(
+            price=current,
+            changed_by=changed_by,
+            old_credits=current.credits,
+            new_credits=current.credits,
+            old_kie_credits=current.kie_credits,
+            new_kie_credits=current.kie_credits,
+            note="; ".join(edits)[:200],
+        )
     price.variant, price.unit = variant, unit
-    return price
+    return change

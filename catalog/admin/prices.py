@@ -32,7 +32,9 @@ def price_form_save(request, price, form, *, change, note):
             note=note,
         )
     if {"variant", "unit"} & set(form.changed_data):
-        services.price_details_set(price=price, variant=price.variant, unit=price.unit)
+        services.price_details_set(
+            price=price, variant=price.variant, unit=price.unit, changed_by=request.user
+        )
     services.price_update(
         price=price,
         credits=form.cleaned_data.get("credits"),

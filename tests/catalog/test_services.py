@@ -3,9 +3,14 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from catalog.models import AIModel, CatalogSettings, Price, PriceChange
+from catalog.models import AIModel, CatalogSettings, Price, PriceChange, PriceUnit
 from catalog.selectors import cost_table, model_get_active, models_for_pricing, price_margin
-from catalog.services import model_schema_set, price_update, prices_set_retail_from_kie
+from catalog.services import (
+    input_schema_clean,
+    price_details_set,
+    price_update,
+    prices_set_retail_from_kie,
+)
 
 
 @pytest.fixture
@@ -77,24 +82,25 @@ def test_retail_from_kie_refuses_a_non_positive_factor(staff, factor):
         prices_set_retail_from_kie(prices=prices, factor=factor, changed_by=staff)
 
 
-@pytest.mark.django_db
-def test_model_schema_set_refuses_a_malformed_schema():
-    model = AIModel.objects.get(slug="google/imagen4-fast")
+def test_input_schema_clean_refuses_a_malformed_schema_or_a_missing_count_field():
     with pytest.raises(ValidationError, match="not valid"):
-        model_schema_set(model=model, input_schema={"type": "object", "properties": {"x": {"type": "nope"}}})
-    with pytest.raises(ValidationError, match="count field"):
-        model_schema_set(model=model, input_schema={"type": "object", "properties": {"prompt": {}}})
-    model.refresh_from_db()
-    assert "num_images" in model.input_schema["properties"]
+        input_schema_clean(schema={"type": "object", "properties": {"x": {"type": "nope"}}})
+    with pytest.raises(ValidationError, match="count field 'num_images'"):
+        input_schema_clean(schema={"type": "object", "properties": {"prompt": {}}}, count_field="num_images")
+    input_schema_clean(schema={"type": "object", "properties": {"num_images": {}}}, count_field="num_images")
 
 
 @pytest.mark.django_db
-def test_model_schema_set_saves_a_good_schema():
-    model = AIModel.objects.get(slug="recraft/crisp-upscale")
-    schema = {"type": "object", "properties": {"image": {"type": "string"}}, "required": ["image"]}
-    model_schema_set(model=model, input_schema=schema)
-    model.refresh_from_db()
-    assert model.input_schema == schema
+def test_price_details_set_records_a_unit_change_in_the_history(staff):
+    price = Price.objects.get(model__slug="google/imagen4")
+
+    change = price_details_set(price=price, variant="", unit=PriceUnit.PER_TASK, changed_by=staff)
+
+    price.refresh_from_db()
+    assert price.unit == PriceUnit.PER_TASK
+    assert (change.old_credits, change.new_credits, change.changed_by) == (6, 6, staff)
+    assert change.note == "unit image → task"
+    assert price_details_set(price=price, variant="", unit=PriceUnit.PER_TASK, changed_by=staff) is None
 
 
 @pytest.mark.django_db

@@ -66,3 +66,9 @@ def test_development_mail_prints_links_whole():
 
     assert link in stream.getvalue()
     assert "Subject: Confirm" in stream.getvalue()
+
+
+def test_queue_never_redelivers_a_running_task_and_retries_are_bounded(settings):
+    # django-q2 re-delivers a task after `retry` seconds; a task may run `timeout` seconds.
+    assert settings.Q_CLUSTER["retry"] > settings.Q_CLUSTER["timeout"]
+    assert 1 <= settings.Q_CLUSTER["max_attempts"] <= 10

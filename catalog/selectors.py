@@ -48,7 +48,7 @@ def models_for_pricing():
 
 
 def credit_packs_active():
-    """Return the credit packs on sale, cheapest first."""
+    """Return the credit packs on sale, in the order staff set (then cheapest first)."""
     return list(CreditPack.objects.filter(is_active=True))
 
 

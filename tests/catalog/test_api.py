@@ -1,6 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
+from artio.services import api_key_create
 from billing.services import account_for_user
 from catalog.models import AIModel, Price
 from catalog.schemas import schema_check
@@ -88,7 +89,8 @@ def test_signed_in_partner_sees_discounted_prices_rounded_up(api, alice):
     account = account_for_user(user=alice)
     account.discount_percent = 15
     account.save(update_fields=["discount_percent"])
-    api.force_authenticate(user=alice)
+    _, raw_key = api_key_create(user=alice)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
 
     models = {m["slug"]: m for m in api.get("/api/v1/models").json()}
     detail = api.get("/api/v1/models/google/imagen4-ultra").json()
@@ -96,6 +98,14 @@ def test_signed_in_partner_sees_discounted_prices_rounded_up(api, alice):
     assert models["google/imagen4-ultra"]["prices"][0]["credits"] == 11  # ceil(12 × 0.85)
     assert models["recraft/remove-background"]["prices"][0]["credits"] == 2  # ceil(1.7)
     assert detail["prices"][0]["credits"] == 11
+
+
+@pytest.mark.django_db
+def test_a_bad_key_is_refused_not_treated_as_anonymous(api):
+    api.credentials(HTTP_AUTHORIZATION="Bearer artio_deadbeef0000_wrongsecret")
+    response = api.get("/api/v1/models")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
 
 
 @pytest.mark.django_db

@@ -106,3 +106,21 @@ class ApiCursorPagination(CursorPagination):
             return super().decode_cursor(request)
         except exceptions.NotFound:
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "The `next` (or `previous`) link of the page before carries it."
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = f"Page size, {self.page_size} by default; at most 100."
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=self.page_size)
+        return parameters
+
+    def get_paginated_response_schema(self, schema):
+        # DRF's example links point at "api.example.org/accounts/", whatever the list; the
+        # examples of /generations and /ledger are one-page lists, so both links are null.
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["next"]["example"] = None
+        paginated["properties"]["previous"]["example"] = None
+        return paginated

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from decimal import Decimal
 from functools import partial
 
@@ -89,6 +89,7 @@ class KieSandbox:
         self.public_base = public_base
         self.catalogue = ModelCatalogue(models)
         self.tasks: OrderedDict[str, SandboxTask] = OrderedDict()
+        self.received = deque(maxlen=200)  # (method, path, headers) of the latest requests
         self._files = FileHost(lambda: self.public_base or self.base_url)
         self._window = SlidingWindow()
         self._sender = CallbackSender()
@@ -221,6 +222,7 @@ class KieSandbox:
             ("POST", "/api/file-stream-upload"): ("upload", partial(self._upload, base64_body=False)),
             ("POST", "/api/file-base64-upload"): ("upload", partial(self._upload, base64_body=True)),
         }
+        self.received.append((request.method, request.path, request.headers))
         try:
             if request.headers.get("user-agent", "").lower().startswith(BLOCKED_AGENT_PREFIX):
                 return plain_reply(403, "error code: 1010")

@@ -7,7 +7,6 @@ import urllib.request
 from decimal import Decimal
 
 import pytest
-import requests
 from PIL import Image
 
 from generation.kie import USER_AGENT, KieClient, KieError, kie_client
@@ -171,10 +170,21 @@ def test_account_credit_error(client, kie_sandbox):
     assert caught.value.alert
 
 
-def test_requests_carry_user_agent_and_bearer(client):
-    prepared = client.session.prepare_request(requests.Request("GET", "http://x/", headers=client._auth()))
-    assert prepared.headers["User-Agent"] == USER_AGENT
-    assert prepared.headers["Authorization"] == "Bearer sandbox"
+def test_api_calls_carry_user_agent_bearer_and_content_type(client, kie_sandbox):
+    # given: one call to every endpoint
+    task_id = client.create_task(model="google/imagen4-fast", input=INPUT)
+    client.record_info(task_id=task_id)
+    client.account_credit()
+    client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
+    client.upload_base64(content=png_bytes(), filename="x.png", content_type="image/png")
+    # then: KIE saw our agent (Cloudflare blocks Python's), the key, and a content type on each
+    seen = list(kie_sandbox.received)
+    assert len(seen) == 5
+    for _method, path, headers in seen:
+        assert headers["user-agent"] == USER_AGENT, path
+        assert headers["authorization"] == "Bearer sandbox", path
+        expected = "multipart/form-data" if path.endswith("stream-upload") else "application/json"
+        assert headers["content-type"].startswith(expected), path
 
 
 def test_kie_client_comes_from_settings(kie_sandbox):
@@ -262,20 +272,12 @@ def test_tampered_link_is_not_found(client):
     assert caught.value.code == 404
 
 
-def test_download_never_sends_our_key(client, monkeypatch):
+def test_download_never_sends_our_key(client, kie_sandbox):
     url = client.upload_file(content=png_bytes(), filename="x.png", content_type="image/png")
-    sent = []
-    real_get = client.session.get
-
-    def spy(*args, **kwargs):
-        response = real_get(*args, **kwargs)
-        sent.append(response.request.headers)
-        return response
-
-    monkeypatch.setattr(client.session, "get", spy)
     client.download(url=url, max_bytes=1_000_000)
-    assert sent and "Authorization" not in sent[0]
-    assert sent[0]["User-Agent"] == USER_AGENT
+    _method, path, headers = kie_sandbox.received[-1]
+    assert path.startswith("/uploads/") and "authorization" not in headers
+    assert headers["user-agent"] == USER_AGENT
 
 
 def test_download_refuses_non_web_urls(client):

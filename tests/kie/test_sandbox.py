@@ -472,3 +472,8 @@ def test_prompt_limits_are_kies(kie_sandbox, model, limit):
     good = kie_input(schema)
     assert create(kie_sandbox, model=model, input={**good, "prompt": "x" * limit}).json()["code"] == 200
     assert create(kie_sandbox, model=model, input={**good, "prompt": "x" * (limit + 1)}).json()["code"] == 422
+
+
+def test_fail_next_refuses_an_unknown_endpoint(local):
+    with pytest.raises(ValueError, match="endpoint"):
+        local.fail_next(500, endpoint="recordinfo")

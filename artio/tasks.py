@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 # Retries: 30 s, 1 min, 2 min, … doubling, for as long as the next try is within a day of the first.
 WEBHOOK_FIRST_RETRY = timedelta(seconds=30)
 WEBHOOK_RETRY_WINDOW = timedelta(days=1)
+# One POST takes at most the connect and read timeouts (8 s); a claimed attempt with no outcome
+# after this long belongs to a worker that died.
+ABANDONED_ATTEMPT_AFTER = timedelta(minutes=2)
 
 
 def webhook_payload(generation):
@@ -57,17 +60,9 @@ def partner_webhook_send(generation_pk, attempt=1):
         generation_public_id=generation.public_id, event_type=event, succeeded=True
     ).exists():
         return None
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                account=generation.account,
-                generation_public_id=generation.public_id,
-                event_type=event,
-                url=generation.webhook_url,
-                attempt=attempt,
-            )
-    except IntegrityError:
-        return None  # this attempt was already made by an earlier delivery of the task
+    delivery = _attempt_claim(generation=generation, event=event, attempt=attempt)
+    if delivery is None:
+        return None  # this attempt was already made, or is being made, by another delivery of the task
     secret = partner_settings_for_account(account=generation.account).webhook_secret
     result = webhook_post(url=generation.webhook_url, body=body, secret=secret)
     delivery.status_code, delivery.error = result.status_code, result.error
@@ -80,19 +75,54 @@ def partner_webhook_send(generation_pk, attempt=1):
             .first()
         )
         delivery.next_attempt_at = webhook_retry_at(first_attempt_at=first, attempt=attempt)
-    delivery.save(update_fields=["status_code", "error", "duration_ms", "succeeded", "next_attempt_at"])
-    if delivery.next_attempt_at:
-        Schedule.objects.create(
-            name=f"webhook {generation.public_id} #{attempt + 1}",
-            func="artio.tasks.partner_webhook_send",
-            args=f"{generation.pk},{attempt + 1}",
-            schedule_type=Schedule.ONCE,
-            repeats=-1,
-            next_run=delivery.next_attempt_at,
-        )
-    elif not result.ok:
+    # The outcome and the next try commit together: a crash cannot log a retry that never comes.
+    with transaction.atomic():
+        delivery.save(update_fields=["status_code", "error", "duration_ms", "succeeded", "next_attempt_at"])
+        if delivery.next_attempt_at:
+            Schedule.objects.create(
+                name=f"webhook {generation.public_id} #{attempt + 1}",
+                func="artio.tasks.partner_webhook_send",
+                args=f"{generation.pk},{attempt + 1}",
+                schedule_type=Schedule.ONCE,
+                repeats=-1,
+                next_run=delivery.next_attempt_at,
+            )
+    if not result.ok and not delivery.next_attempt_at:
         logger.warning("Webhook for %s given up after %s attempts", generation.public_id, attempt)
     return delivery.pk
+
+
+def _attempt_claim(*, generation, event, attempt):
+    """Insert the row of this attempt and return it; None when another worker owns the attempt.
+
+    A row without an outcome (`duration_ms` unset) older than ABANDONED_ATTEMPT_AFTER was left by
+    a worker that died between claiming and recording: the re-delivered task takes it over, so
+    the attempt (and the retries after it) still happen.
+    """
+    try:
+        with transaction.atomic():
+            return WebhookDelivery.objects.create(
+                account=generation.account,
+                generation_public_id=generation.public_id,
+                event_type=event,
+                url=generation.webhook_url,
+                attempt=attempt,
+            )
+    except IntegrityError:
+        pass
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        generation_public_id=generation.public_id,
+        event_type=event,
+        attempt=attempt,
+        duration_ms__isnull=True,
+        created_at__lt=now - ABANDONED_ATTEMPT_AFTER,
+    )
+    delivery = claimed.first()
+    if delivery is None or not claimed.filter(created_at=delivery.created_at).update(created_at=now):
+        return None
+    delivery.created_at = now
+    return delivery
 
 
 def idempotency_purge():

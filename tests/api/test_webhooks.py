@@ -249,3 +249,40 @@ def test_deliveries_are_listed_on_the_keys_page_for_their_owner_only(
 
     assert generation.public_id in mine
     assert generation.public_id not in theirs
+
+
+def test_an_attempt_left_unfinished_by_a_dead_worker_is_made_by_the_redelivered_task(
+    alice_api, receiver, enqueued
+):
+    # given: attempt 1 was claimed 5 minutes ago by a worker that died before it posted
+    generation = _terminal_generation(alice_api, receiver)
+    WebhookDelivery.objects.create(
+        account=generation.account,
+        generation_public_id=generation.public_id,
+        event_type="generation.succeeded",
+        url=generation.webhook_url,
+        attempt=1,
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+
+    # when: django-q2 delivers the task again
+    tasks.partner_webhook_send(generation.pk)
+
+    # then: the attempt is made and recorded on the same row
+    assert len(receiver.received) == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.succeeded and delivery.status_code == 200 and delivery.duration_ms is not None
+
+
+def test_an_attempt_still_in_flight_is_not_made_twice(alice_api, receiver, enqueued):
+    generation = _terminal_generation(alice_api, receiver)
+    WebhookDelivery.objects.create(
+        account=generation.account,
+        generation_public_id=generation.public_id,
+        event_type="generation.succeeded",
+        url=generation.webhook_url,
+        attempt=1,
+    )
+
+    assert tasks.partner_webhook_send(generation.pk) is None
+    assert receiver.received == []

@@ -7,6 +7,7 @@ import json
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.models import Schedule
@@ -24,9 +25,9 @@ logger = logging.getLogger(__name__)
 # Retries: 30 s, 1 min, 2 min, … doubling, for as long as the next try is within a day of the first.
 WEBHOOK_FIRST_RETRY = timedelta(seconds=30)
 WEBHOOK_RETRY_WINDOW = timedelta(days=1)
-# One POST takes at most the connect and read timeouts (8 s); a claimed attempt with no outcome
-# after this long belongs to a worker that died.
-ABANDONED_ATTEMPT_AFTER = timedelta(minutes=2)
+# No task runs longer than the queue's timeout, which is below its retry (the re-delivery of a
+# task whose worker died): a claimed attempt with no outcome after it belongs to a dead worker.
+ABANDONED_ATTEMPT_AFTER = timedelta(seconds=settings.Q_CLUSTER["timeout"])
 
 
 def webhook_payload(generation):

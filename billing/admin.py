@@ -38,6 +38,10 @@ class LedgerInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        # created_by is shown on every row: one join, not a query per row.
+        return super().get_queryset(request).select_related("created_by")
+
 
 def _action_form(modeladmin, request, queryset, *, form_class, action, title, apply):
     """Render an intermediate form for an action; on a valid POST call `apply(account, data)` per row."""

@@ -38,10 +38,6 @@ class Account(models.Model):
     def __str__(self):
         return f"{self.user} ({self.balance} credits)"
 
-    @property
-    def can_spend(self):
-        return not self.frozen and self.balance > 0
-
 
 class LedgerKind(models.TextChoices):
     SIGNUP_BONUS = "signup_bonus", "Sign-up bonus"

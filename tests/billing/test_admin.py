@@ -2,6 +2,8 @@
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing import services
 from billing.models import Account, LedgerEntry, LedgerKind
@@ -111,3 +113,19 @@ def test_admin_is_staff_only(client, alice, account):
 
     assert response.status_code == 302
     assert not LedgerEntry.objects.exists()
+
+
+def test_account_page_query_count_does_not_grow_with_the_ledger(client, staff, account):
+    client.force_login(staff)
+    url = f"{CHANGELIST}{account.pk}/change/"
+    services.balance_adjust(account_id=account.pk, amount=1, reason="first", created_by=staff)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+
+    for i in range(10):
+        services.balance_adjust(account_id=account.pk, amount=1, reason=f"more {i}", created_by=staff)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(url).content.decode()
+
+    assert "more 9" in page
+    assert len(many.captured_queries) == len(few.captured_queries)

@@ -12,7 +12,7 @@ from billing import services
 from billing.models import Account, LedgerEntry, LedgerKind
 from billing.selectors import ledger_audit
 
-from .conftest import make_event, session_obj
+from .conftest import charge_obj, dispute_obj, make_event, session_obj
 
 
 @pytest.mark.django_db
@@ -161,4 +161,39 @@ def test_same_session_under_20_event_ids_concurrently_credits_once(alice, make_t
 
     assert _run_threads(20, deliver) == [True] * 20
     assert Account.objects.get(user=alice).balance == 2000
+    assert ledger_audit() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_charges_racing_a_dispute_and_a_refund_keep_the_ledger_continuous(alice, make_topup):
+    # given a paid $10 top-up (2000 credits)
+    topup = make_topup(alice)
+    services.stripe_event_process(event=make_event("checkout.session.completed", session_obj(topup)))
+    account = Account.objects.get(user=alice)
+
+    # when 40 charges of 10 race a partial refund and a dispute of that payment
+    def act(i):
+        if i == 0:
+            return services.stripe_event_process(
+                event=make_event("charge.refunded", charge_obj(topup, amount_refunded=250))
+            )
+        if i == 1:
+            return services.stripe_event_process(
+                event=make_event("charge.dispute.created", dispute_obj(topup, status="needs_response"))
+            )
+        try:
+            services.credits_charge(account_id=account.pk, amount=10, reference=f"gen_mixed_{i}")
+            return "charged"
+        except (services.InsufficientCredits, services.AccountFrozen):
+            return "refused"
+
+    results = _run_threads(42, act)
+
+    # then every credit is accounted for: all 2000 taken back, each charge a debt, the account frozen
+    charged = results.count("charged")
+    account.refresh_from_db()
+    assert account.frozen
+    assert account.balance == -10 * charged
+    assert LedgerEntry.objects.filter(kind=LedgerKind.GENERATION_CHARGE).count() == charged
     assert ledger_audit() == []

@@ -140,3 +140,27 @@ def test_login_limit_counts_per_address_across_ips(client, bob, fresh_cache):
     response = client.post("/accounts/login/", right, REMOTE_ADDR="192.0.2.99")
 
     assert "Too many failed login attempts" in response.content.decode()
+
+
+def test_password_reset_by_email_sets_a_new_password(client, alice, fresh_cache):
+    EmailAddress.objects.create(user=alice, email=alice.email, verified=True, primary=True)
+
+    client.post("/accounts/password/reset/", {"email": alice.email})
+    path = re.search(r"/accounts/password/reset/key/[^\s]+/", mail.outbox[-1].body).group(0)
+    # allauth moves the key from the URL into the session, then shows the form
+    form_page = client.get(path, follow=True)
+    new_password = {"password1": "another-long-passphrase", "password2": "another-long-passphrase"}
+    done = client.post(form_page.request["PATH_INFO"], new_password)
+
+    assert done.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password("another-long-passphrase")
+
+
+def test_sign_out_is_a_post(client, alice):
+    client.force_login(alice)
+
+    assert client.get("/accounts/logout/").status_code == 200  # a confirmation page, still signed in
+    assert "_auth_user_id" in client.session
+    client.post("/accounts/logout/")
+    assert "_auth_user_id" not in client.session

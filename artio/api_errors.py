@@ -1,5 +1,7 @@
 """The partner API's one error shape: {"error": {"code", "message", "details"}} (docs/API.md)."""
 
+import math
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
@@ -73,7 +75,8 @@ def exception_handler(exc, context):
             headers={"WWW-Authenticate": 'Bearer realm="api"'},
         )
     if isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
+        # Whole seconds, rounded up: a client that waits Retry-After is never early (nor told 0).
+        wait = max(1, math.ceil(exc.wait or 1))
         return error_response(
             code="rate_limited",
             message=f"Too many requests; retry in {wait} s.",

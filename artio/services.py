@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
@@ -54,7 +55,7 @@ def api_key_verify(*, raw_key):
     if api_key.revoked_at is not None or not api_key.user.is_active:
         return None
     now = timezone.now()
-    stale = now - timezone.timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
+    stale = now - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
     if api_key.last_used_at is None or api_key.last_used_at < stale:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from artio.api_auth import ApiCursorPagination, ApiKeyRateThrottle, PartnerRequired
 from artio.api_errors import ApiError, ErrorSerializer
+from artio.idempotency import HEADER as IDEMPOTENCY_HEADER
 from artio.idempotency import idempotent_response
 
 from . import selectors, services
@@ -71,7 +72,7 @@ COMMON_ERRORS = [
     (503, "`provider_unavailable`: generation is paused (e.g. the provider is out of credits)."),
 ]
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key",
+    IDEMPOTENCY_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=False,
@@ -198,7 +199,7 @@ class GenerationListCreateApi(APIView):
                     data=body["input"],
                     source=Source.API,
                     webhook_url=body.get("webhook_url", ""),
-                    idempotency_key=request.headers.get("Idempotency-Key", ""),
+                    idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
                 )
             except services.GenerationError as error:
                 raise _api_error(error) from None

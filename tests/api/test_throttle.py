@@ -1,7 +1,9 @@
 """Per-key rate limits: 429 rate_limited with Retry-After, configurable per account."""
 
 import pytest
+from rest_framework.exceptions import Throttled
 
+from artio.api_errors import exception_handler
 from artio.models import PartnerSettings
 from artio.services import api_key_create, partner_settings_for_user
 
@@ -50,3 +52,8 @@ def test_staff_change_the_rate_in_the_admin_and_it_applies_at_once(client, staff
 
     assert response.status_code == 302
     assert [alice_api.get("/api/v1/balance").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_retry_after_is_whole_seconds_rounded_up_never_zero():
+    assert exception_handler(Throttled(wait=0.2), {})["Retry-After"] == "1"
+    assert exception_handler(Throttled(wait=41.3), {})["Retry-After"] == "42"

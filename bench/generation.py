@@ -7,7 +7,9 @@ Measured in one run, on one database, against the KIE sandbox over real HTTP:
 2. baseline B — a near no-op request through the whole middleware stack (a KIE callback with an
    unknown token: one indexed query, 404);
 3. submissions per second through the web form path (signed-in POST /generate/ → validation,
-   quote, charge, create, enqueue on commit to django-q2's real broker, redirect);
+   quote, charge, create, enqueue to django-q2's real broker, redirect), and the same path with
+   the dispatch enqueued after the commit instead of inside the transaction (the old way, for
+   comparison);
 4. queue latency, enqueue → KIE createTask, through a real `qcluster` worker process: one
    submission at a time (the idle latency), then a burst larger than KIE's 20-per-10-s budget (the
    smoothing the rate limiter adds).
@@ -76,6 +78,22 @@ def bench_form_submissions(*, client, n):
     elapsed = time.perf_counter() - started
     assert Generation.objects.count() - before == n
     return _rate(n, elapsed)
+
+
+def bench_form_enqueue_after_commit(*, client, n):
+    """The form path as it was: the dispatch enqueued after commit, outside any transaction.
+
+    There django-q2's ORM broker first calls close_old_connections(), so with CONN_MAX_AGE = 0
+    each submission closes and reopens its database connection one more time.
+    """
+    from generation.services import enqueue
+
+    in_transaction = enqueue.broker_in_database
+    enqueue.broker_in_database = lambda: False
+    try:
+        return bench_form_submissions(client=client, n=n)
+    finally:
+        enqueue.broker_in_database = in_transaction
 
 
 def _latencies(sandbox, generations):
@@ -183,6 +201,8 @@ def main(*, sandbox, env, n_charge=500, n_view=500, n_form=300, singles=10, burs
         f"  = {results['form_per_s'] / results['charge_per_s']:.2f} × the bare charge, "
         f"{results['form_per_s'] / results['noop_per_s']:.2f} × the no-op request"
     )
+    results["form_after_commit_per_s"] = bench_form_enqueue_after_commit(client=client, n=n_form)
+    print(f"  the same with the dispatch enqueued after commit: {results['form_after_commit_per_s']:.0f}/s")
     # The form's submissions wait in the queue; cancel (and refund) them and drop their queued
     # tasks, so the latency test measures only its own generations.
     from django_q.models import OrmQ

@@ -10,10 +10,14 @@ from . import kie, services
 
 logger = logging.getLogger(__name__)
 
+# Each sweep stops starting new work after this long, leaving room for the KIE call in flight
+# (20 s read timeout) inside Q_CLUSTER's 60 s timeout: a task killed mid-createTask could send twice.
+TASK_BUDGET_SECONDS = 30.0
+
 
 def generation_dispatch(generation_id=None):
     """Send queued generations to KIE (best first, not necessarily `generation_id`) at the global rate."""
-    report = services.generations_dispatch(max_seconds=40.0)
+    report = services.generations_dispatch(max_seconds=TASK_BUDGET_SECONDS)
     return {"submitted": len(report.submitted), "failed": len(report.failed), "paused": report.paused}
 
 
@@ -32,4 +36,4 @@ def generation_refresh(generation_id):
 
 def generation_poll():
     """The scheduled sweep (every minute): lost callbacks, deadlines, late results, un-pausing."""
-    return services.generations_poll(max_seconds=40.0)
+    return services.generations_poll(max_seconds=TASK_BUDGET_SECONDS)

@@ -162,7 +162,7 @@ def generation_create(
                 idempotency_key=idempotency_key,
                 priority=Plan.rank(account.plan),
             )
-            transaction.on_commit(lambda: enqueue.dispatch_enqueue(generation.pk))
+            enqueue.dispatch_enqueue_with_commit(generation.pk)
     except InsufficientCredits as exc:
         raise _insufficient(required=exc.required, balance=exc.balance) from exc
     except AccountFrozen as exc:

@@ -58,6 +58,8 @@ class TaskRunner:
 def tasks(monkeypatch):
     runner = TaskRunner()
     monkeypatch.setattr(enqueue, "task_enqueue", runner)
+    # This stand-in broker is not a table in the database, so tasks are handed over on commit.
+    monkeypatch.setattr(enqueue, "broker_in_database", lambda: False)
     return runner
 
 

@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from . import services
 from .forms import AdjustBalanceForm, ReasonForm
 from .models import Account, BillingSettings, LedgerEntry, StripeEvent, TopUp
+from .money import usd
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -186,7 +187,7 @@ class TopUpAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount_cents")
     def amount_display(self, obj):
-        return f"${obj.amount_cents / 100:,.2f} {obj.currency.upper()}"
+        return f"{usd(obj.amount_cents)} {obj.currency.upper()}"
 
 
 @admin.register(StripeEvent)

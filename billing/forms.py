@@ -2,6 +2,8 @@ from decimal import Decimal
 
 from django import forms
 
+from .money import usd
+
 
 class TopUpForm(forms.Form):
     """A credit pack, or a custom amount in dollars (limits come from BillingSettings)."""
@@ -26,13 +28,13 @@ class TopUpForm(forms.Form):
         self.min_cents, self.max_cents = min_cents, max_cents
         self.fields["amount"].widget.attrs.update(
             {
-                "min": f"{min_cents / 100:.2f}",
-                "max": f"{max_cents / 100:.2f}",
+                "min": str(Decimal(min_cents).scaleb(-2)),
+                "max": str(Decimal(max_cents).scaleb(-2)),
                 "step": "0.01",
                 "inputmode": "decimal",
             }
         )
-        self.fields["amount"].help_text = f"Between ${min_cents / 100:,.2f} and ${max_cents / 100:,.2f}."
+        self.fields["amount"].help_text = f"Between {usd(min_cents)} and {usd(max_cents)}."
 
     def clean(self):
         data = super().clean()
@@ -41,9 +43,9 @@ class TopUpForm(forms.Form):
             if amount is None:
                 self.add_error("amount", "Enter an amount, or pick a credit pack.")
             elif amount * 100 < self.min_cents:
-                self.add_error("amount", f"The minimum top-up is ${self.min_cents / 100:,.2f}.")
+                self.add_error("amount", f"The minimum top-up is {usd(self.min_cents)}.")
             elif amount * 100 > self.max_cents:
-                self.add_error("amount", f"The maximum top-up is ${self.max_cents / 100:,.2f}.")
+                self.add_error("amount", f"The maximum top-up is {usd(self.max_cents)}.")
             else:
                 data["amount_cents"] = int(amount * Decimal(100))
         return data

@@ -6,6 +6,8 @@ from django.db.models import Q
 
 from catalog.models import Plan
 
+from .money import usd
+
 
 class FrozenCause(models.TextChoices):
     NONE = "", "—"
@@ -183,11 +185,11 @@ class TopUp(models.Model):
 
     @property
     def amount_display(self):
-        return f"${self.amount_cents / 100:,.2f}"
+        return usd(self.amount_cents)
 
     @property
     def refunded_display(self):
-        return f"${self.refunded_cents / 100:,.2f}"
+        return usd(self.refunded_cents)
 
 
 class StripeEvent(models.Model):

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from .. import stripe_gateway
 from ..models import DisputeStatus, FrozenCause, LedgerKind, TopUp, TopUpStatus
+from ..money import usd
 from .accounts import _ledger_post, account_freeze, account_unfreeze
 
 logger = logging.getLogger("billing")
@@ -80,7 +81,7 @@ def _topup_clawback_settle(*, topup):
         description = "Payment disputed: credits taken back"
     else:
         kind, reference = LedgerKind.REFUND_CLAWBACK, f"refund:{topup.pk}:{topup.refunded_cents}"
-        description = f"Refund of ${topup.refunded_cents / 100:,.2f} (total): credits taken back"
+        description = f"Refund of {usd(topup.refunded_cents)} (total): credits taken back"
     topup.clawed_credits = target
     topup.save(update_fields=["clawed_credits"])
     # No `only_if`: a clawback may take the balance below zero; that debt is honest and blocks spending.

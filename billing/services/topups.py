@@ -19,6 +19,7 @@ from catalog.models import CatalogSettings, CreditPack, Plan
 
 from .. import stripe_gateway
 from ..models import Account, BillingSettings, LedgerKind, TopUp, TopUpStatus
+from ..money import usd
 from .accounts import AccountFrozen, BillingError, _ledger_post, account_for_user
 from .payments import _topup_clawback_settle
 
@@ -67,9 +68,9 @@ def topup_create(*, user, pack_id=None, amount_cents=None, next_url=""):
         limits = BillingSettings.load()
         amount_cents = int(amount_cents)
         if amount_cents < limits.topup_min_cents:
-            raise TopUpInvalid(f"The minimum top-up is ${limits.topup_min_cents / 100:,.2f}.")
+            raise TopUpInvalid(f"The minimum top-up is {usd(limits.topup_min_cents)}.")
         if amount_cents > limits.topup_max_cents:
-            raise TopUpInvalid(f"The maximum top-up is ${limits.topup_max_cents / 100:,.2f}.")
+            raise TopUpInvalid(f"The maximum top-up is {usd(limits.topup_max_cents)}.")
         rate = CatalogSettings.load().usd_per_credit
         credits = int((Decimal(amount_cents) / (rate * 100)).to_integral_value(rounding=ROUND_FLOOR))
         if credits < 1:

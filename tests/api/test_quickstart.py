@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from artio.webhooks import webhook_signature
+from catalog.services import catalog_seed
 from generation.models import Generation
 
 from .conftest import grant
@@ -25,7 +26,9 @@ def python_block(containing):
 
 @pytest.mark.django_db(transaction=True)
 def test_create_a_key_quote_and_generate_as_the_quick_start_says(alice, live_server, enqueued, capsys):
-    # given: a key from the command the quick start shows, and credits
+    # given: the catalogue (an earlier transactional test may have flushed it), a key from the
+    # command the quick start shows, and credits
+    catalog_seed()
     grant(alice, 100)
     out = StringIO()
     call_command("create_api_key", alice.email, "--name", "production", stdout=out)

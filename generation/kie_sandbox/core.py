@@ -28,7 +28,7 @@ from .files import FileHost, plain_reply
 from .images import task_png
 from .ratelimit import SlidingWindow
 from .server import Reply, SandboxHTTPServer, json_dumps, json_reply
-from .tasks import SandboxTask, callback_body, image_count, task_record
+from .tasks import SandboxTask, callback_body, task_record
 from .validation import ModelCatalogue
 
 logger = logging.getLogger("generation.kie_sandbox")
@@ -267,7 +267,7 @@ class KieSandbox:
             not isinstance(callback_url, str) or not callback_url.startswith(("http://", "https://"))
         ):
             return self._envelope(422, "callBackUrl must be an http(s) URL")
-        count = image_count(model, data)
+        count = self.catalogue.image_count(model, data)
         cost = self.credits_per_image * count
         with self._wake:
             if self.credits < cost:

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 from .server import json_dumps
 
-RUNNING_STATES = ("waiting", "queuing", "generating")
 FINISHED_STATES = ("success", "fail")
 
 
@@ -42,17 +41,6 @@ class SandboxTask:
         self.completed = now
         self.fail = self.fail or fail
         self.state = "fail" if self.fail else "success"
-
-
-def image_count(model, data):
-    """Return how many images a task makes: `num_images`, else 6 for Grok Imagine, else 1."""
-    try:
-        count = int(data.get("num_images", 0))
-    except (TypeError, ValueError):
-        count = 0
-    if count <= 0:
-        count = 6 if model.startswith("grok-imagine") else 1
-    return min(count, 10)
 
 
 def _ms(seconds):

@@ -23,6 +23,7 @@ MODELS = [
     },
     {
         "kie_model": "grok-imagine/text-to-image",
+        "images_per_task": 6,
         "input_schema": {
             "type": "object",
             "required": ["prompt"],

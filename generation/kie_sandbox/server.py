@@ -82,8 +82,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self):
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            reply = json_reply({"code": 400, "msg": "Bad Content-Length", "data": None}, 400)
+        elif length > MAX_BODY_BYTES:
             reply = json_reply({"code": 413, "msg": "Request body too large", "data": None}, 413)
         else:
             request = Request(

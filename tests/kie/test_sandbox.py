@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -477,3 +478,9 @@ def test_prompt_limits_are_kies(kie_sandbox, model, limit):
 def test_fail_next_refuses_an_unknown_endpoint(local):
     with pytest.raises(ValueError, match="endpoint"):
         local.fail_next(500, endpoint="recordinfo")
+
+
+def test_a_malformed_content_length_is_answered_not_dropped(local):
+    with socket.create_connection(("127.0.0.1", local.port), timeout=5) as connection:
+        connection.sendall(b"POST /api/v1/jobs/createTask HTTP/1.0\r\nContent-Length: lots\r\n\r\n")
+        assert connection.recv(1024).startswith(b"HTTP/1.0 400")

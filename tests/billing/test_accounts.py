@@ -164,3 +164,13 @@ def test_sign_out_is_a_post(client, alice):
     assert "_auth_user_id" in client.session
     client.post("/accounts/logout/")
     assert "_auth_user_id" not in client.session
+
+
+def test_field_errors_are_announced_with_their_input(client):
+    page = client.post("/accounts/signup/", {"email": "not-an-address", "password1": "x", "password2": "y"})
+
+    html = page.content.decode()
+    described_by = re.search(r'<input[^>]*name="email"[^>]*aria-describedby="([^"]+)"', html).group(1)
+    for target in described_by.split():
+        assert f'id="{target}"' in html  # every id the input points at is on the page
+    assert "id_email_error" in described_by

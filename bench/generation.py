@@ -189,7 +189,12 @@ def main(*, sandbox, env, n_charge=500, n_view=500, n_form=300, singles=10, burs
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
 
-    results = {"machine": machine(), "database": connection.vendor, "rate": settings.KIE_CREATE_RATE}
+    results = {
+        "machine": machine(),
+        "database": connection.vendor,
+        "rate": settings.KIE_CREATE_RATE,
+        "user": user,
+    }
     print(f"machine: {results['machine']}; database: {results['database']}")
     results["charge_per_s"] = bench_ledger_charge(account=account, n=n_charge)
     print(f"baseline A, bare ledger charge: {results['charge_per_s']:.0f}/s")

@@ -55,9 +55,10 @@ def main():
     sandbox = KieSandbox(port=port, latency=(0.5, 1.0), create_rate=(20, 10.0), seed=1).start()
     sandbox.callbacks_enabled = False
     try:
-        from bench import generation
+        from bench import gallery, generation
 
-        generation.main(sandbox=sandbox, env=child_env)
+        results = generation.main(sandbox=sandbox, env=child_env)
+        gallery.main(user=results["user"])
     finally:
         sandbox.stop()
 

@@ -121,7 +121,7 @@ class Generation(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["owner", "hidden", "-created_at"], name="generation_gallery"),
+            models.Index(fields=["owner", "hidden", "-created_at", "-id"], name="generation_gallery"),
             # The Generate form's "your last settings for this model".
             models.Index(fields=["owner", "model", "-created_at"], name="generation_last_settings"),
             models.Index(fields=["status", "-priority", "id"], name="generation_dispatch_order"),

@@ -73,15 +73,16 @@ def generations_page_for_owner(*, user, status=None, model_slug=None, before=Non
     qs = generations_for_owner(user=user, status=status, model_slug=model_slug)
     if key := _cursor_parse(after):
         at, pk = key
-        newer = qs.filter(Q(created_at__gt=at) | Q(created_at=at, id__gt=pk)).order_by("created_at", "id")
-        rows = list(newer[: size + 1])
+        newer = qs.filter(Q(created_at__gt=at) | Q(id__gt=pk), created_at__gte=at)
+        rows = list(newer.order_by("created_at", "id")[: size + 1])
         if rows:
             more = len(rows) > size
             rows = rows[:size][::-1]
             return GalleryPage(rows, newer=_cursor(rows[0]) if more else None, older=_cursor(rows[-1]))
     elif key := _cursor_parse(before):
         at, pk = key
-        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
+        # "created_at <= at" on its own, so the database seeks the index instead of scanning to it.
+        qs = qs.filter(Q(created_at__lt=at) | Q(id__lt=pk), created_at__lte=at)
     rows = list(qs[: size + 1])
     more, rows = len(rows) > size, rows[:size]
     newer = _cursor(rows[0]) if before and rows else None

@@ -320,6 +320,8 @@ def test_cost_table_lists_every_price_per_1000_images(admin_client):
     assert '<td class="num">4000</td>' in body  # Imagen 4 Fast: 4,000 KIE credits, as in the seed
     assert "$20.00" in body  # ... costing $20
     assert "$60.00" in body  # Imagen 4 Ultra
+    # Breadcrumbs in Django 6's markup (styled like every admin page), back to the price list.
+    assert f'<li><a href="{reverse("admin:catalog_price_changelist")}">Prices</a></li>' in body
 
 
 @pytest.mark.django_db

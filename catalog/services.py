@@ -101,6 +101,20 @@ def _kie_credits(value):
     return number.quantize(Decimal("0.001"))
 
 
+def _history_add(*, price, old, new, changed_by, note):
+    """Insert one PriceChange; `old` and `new` are (credits, kie_credits), `old` None for a new price."""
+    old_credits, old_kie_credits = old or (None, None)
+    return PriceChange.objects.create(
+        price=price,
+        changed_by=changed_by,
+        old_credits=old_credits,
+        new_credits=new[0],
+        old_kie_credits=old_kie_credits,
+        new_kie_credits=new[1],
+        note=note[:200],
+    )
+
+
 def price_update(*, price, credits=None, kie_credits=None, changed_by, note=""):
     """Set a price's retail and/or KIE credits and record old → new in the same transaction.
 
@@ -118,14 +132,12 @@ def price_update(*, price, credits=None, kie_credits=None, changed_by, note=""):
             price.credits, price.kie_credits = current.credits, current.kie_credits
             return None
         Price.objects.filter(pk=current.pk).update(credits=target_credits, kie_credits=target_kie)
-        change = PriceChange.objects.create(
+        change = _history_add(
             price=current,
+            old=(current.credits, current.kie_credits),
+            new=(target_credits, target_kie),
             changed_by=changed_by,
-            old_credits=current.credits,
-            new_credits=target_credits,
-            old_kie_credits=current.kie_credits,
-            new_kie_credits=target_kie,
-            note=note[:200],
+            note=note,
         )
     price.credits, price.kie_credits = target_credits, target_kie
     return change
@@ -176,15 +188,7 @@ def price_create(*, model, variant, kie_credits, credits, unit, changed_by, note
         price = Price.objects.create(
             model=model, variant=variant, kie_credits=kie_credits, credits=credits, unit=unit
         )
-        PriceChange.objects.create(
-            price=price,
-            changed_by=changed_by,
-            old_credits=None,
-            new_credits=credits,
-            old_kie_credits=None,
-            new_kie_credits=kie_credits,
-            note=note[:200],
-        )
+        _history_add(price=price, old=None, new=(credits, kie_credits), changed_by=changed_by, note=note)
     return price
 
 
@@ -198,20 +202,15 @@ def price_details_set(*, price, variant, unit, changed_by):
         current = Price.objects.select_for_update().get(pk=price.pk)
         edits = [
             f"{label} {old or '(none)'} → {new or '(none)'}"
-            for label, old, new in (("Variant", current.variant, variant), ("unit", current.unit, unit))
+            for label, old, new in (("variant", current.variant, variant), ("unit", current.unit, unit))
             if old != new
         ]
         if not edits:
             return None
         Price.objects.filter(pk=current.pk).update(variant=variant, unit=unit)
-        change = PriceChange.objects.create(
-            price=current,
-            changed_by=changed_by,
-            old_credits=current.credits,
-            new_credits=current.credits,
-            old_kie_credits=current.kie_credits,
-            new_kie_credits=current.kie_credits,
-            note="; ".join(edits)[:200],
+        money = (current.credits, current.kie_credits)
+        change = _history_add(
+            price=current, old=money, new=money, changed_by=changed_by, note="; ".join(edits)
         )
     price.variant, price.unit = variant, unit
     return change

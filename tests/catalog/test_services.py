@@ -1,11 +1,16 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from catalog.models import AIModel, CatalogSettings, Price, PriceChange, PriceUnit
 from catalog.selectors import cost_table, model_get_active, models_for_pricing, price_margin
 from catalog.services import (
+    catalog_seed,
     input_schema_clean,
     price_details_set,
     price_update,
@@ -150,3 +155,32 @@ def test_pricing_groups_follow_family_and_hide_inactive_models():
     assert [m.slug for m in qwen.models] == ["qwen/text-to-image"]
     with pytest.raises(AIModel.DoesNotExist):
         model_get_active(slug="qwen/image-to-image")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_price_edits_each_record_the_value_they_replaced(staff):
+    # given: the catalogue (an earlier transactional test may have flushed it), 20 edits at once
+    catalog_seed()
+    price = Price.objects.get(model__slug="google/imagen4")
+    count = 20
+    barrier = threading.Barrier(count)
+
+    def edit(i):
+        barrier.wait()
+        try:
+            price_update(price=Price.objects.get(pk=price.pk), credits=100 + i, changed_by=staff)
+        finally:
+            connection.close()
+
+    # when
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        list(pool.map(edit, range(count)))
+
+    # then: the history is one unbroken chain from the seed price to the price now
+    changes = list(PriceChange.objects.filter(price=price).order_by("id"))
+    assert len(changes) == count + 1
+    assert (changes[0].old_credits, changes[0].new_credits) == (None, 6)
+    for before, after in pairwise(changes):
+        assert after.old_credits == before.new_credits
+    assert Price.objects.get(pk=price.pk).credits == changes[-1].new_credits

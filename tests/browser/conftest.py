@@ -17,7 +17,9 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: each test module imports these fixtures, and a second live
+# sync_playwright() in the same process fails ("Sync API inside the asyncio loop").
+@pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)")

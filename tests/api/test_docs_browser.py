@@ -1,12 +1,12 @@
-"""/api/docs/ in headless Chromium: each endpoint shows its curl and Python `requests` examples."""
+"""/api/docs/ in headless Chromium: each endpoint shows its curl and Python `requests` examples.
+
+Also proves Swagger UI is served from our static files (drf-spectacular-sidecar): loaded from a
+CDN, as drf-spectacular does by default, the page is blank without internet and this test fails.
+"""
 
 import pytest
 
 from tests.browser.conftest import browser, page  # noqa: F401 (fixtures)
-
-# Swagger UI's JavaScript must be served by us: the CDN drf-spectacular defaults to is unreachable
-# offline (the page is then blank). The sidecar package ships it; until settings use it, skip.
-pytest.importorskip("drf_spectacular_sidecar", reason="drf-spectacular-sidecar serves Swagger UI offline")
 
 OPERATIONS = {
     "Price a generation": "curl -X POST",

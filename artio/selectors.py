@@ -11,6 +11,11 @@ def api_keys_for_user(*, user):
     return ApiKey.objects.filter(user=user).order_by("revoked_at", "-created_at", "-id")
 
 
+def partner_settings_get(*, user):
+    """Return the user's partner settings, or None before their first key (reads never create)."""
+    return PartnerSettings.objects.filter(account__user=user).first()
+
+
 def webhook_deliveries_for_user(*, user, limit=50):
     return WebhookDelivery.objects.filter(account__user=user).order_by("-created_at", "-id")[:limit]
 

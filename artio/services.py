@@ -23,12 +23,18 @@ def api_key_hash(*, raw_key):
 
 
 def api_key_create(*, user, name=""):
-    """Create a key for `user`; return (ApiKey, the full key). The full key is never stored."""
+    """Create a key for `user`; return (ApiKey, the full key). The full key is never stored.
+
+    The account's partner settings (webhook signing secret, rate limit) are created with its first
+    key, so the keys page, a GET, only ever reads them.
+    """
     prefix = secrets.token_hex(6)
     raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    api_key = ApiKey.objects.create(
-        user=user, name=name.strip()[:100], prefix=prefix, key_hash=api_key_hash(raw_key=raw_key)
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            user=user, name=name.strip()[:100], prefix=prefix, key_hash=api_key_hash(raw_key=raw_key)
+        )
+        partner_settings_for_user(user=user)
     return api_key, raw_key
 
 

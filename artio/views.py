@@ -14,8 +14,13 @@ from django.views.decorators.http import require_POST
 from billing.api import BalanceApi, LedgerApi
 from generation.api import GenerationDetailApi, GenerationListCreateApi, QuoteApi
 
-from .selectors import api_keys_for_user, webhook_deliveries_for_user
-from .services import api_key_create, api_key_revoke, partner_settings_for_user, webhook_secret_rotate
+from .selectors import (
+    DEFAULT_RATE_PER_MINUTE,
+    api_keys_for_user,
+    partner_settings_get,
+    webhook_deliveries_for_user,
+)
+from .services import api_key_create, api_key_revoke, webhook_secret_rotate
 
 # The new key is kept in the session only until the page after the redirect shows it, once.
 NEW_KEY_SESSION = "artio_new_api_key"
@@ -33,7 +38,8 @@ def api_keys(request):
         {
             "keys": api_keys_for_user(user=request.user),
             "new_key": request.session.pop(NEW_KEY_SESSION, None),
-            "partner": partner_settings_for_user(user=request.user),
+            "partner": partner_settings_get(user=request.user),
+            "default_rate": DEFAULT_RATE_PER_MINUTE,
             "deliveries": webhook_deliveries_for_user(user=request.user, limit=50),
         },
     )

@@ -182,8 +182,22 @@ def test_cannot_revoke_another_users_key(client, alice, bob):
     assert ApiKey.objects.get(pk=bob_key.pk).revoked_at is None
 
 
+def test_keys_page_writes_nothing_and_the_secret_comes_with_the_first_key(client, alice):
+    client.force_login(alice)
+
+    before = client.get(reverse("api-keys")).content.decode()
+    assert not PartnerSettings.objects.exists()
+    assert "created with your first key" in before and "Rotate secret" not in before
+
+    client.post(reverse("api-key-create"), {"name": "laptop"})
+
+    secret = PartnerSettings.objects.get(account__user=alice).webhook_secret
+    assert secret in client.get(reverse("api-keys")).content.decode()
+
+
 def test_webhook_secret_is_shown_and_rotates(client, alice):
     client.force_login(alice)
+    api_key_create(user=alice)
     page = client.get(reverse("api-keys")).content.decode()
     secret = PartnerSettings.objects.get(account__user=alice).webhook_secret
     assert secret.startswith("whsec_")

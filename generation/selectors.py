@@ -9,7 +9,8 @@ from django.http import Http404
 
 from catalog.models import AIModel
 
-from .models import DispatchState, Generation, Status
+from . import kie
+from .models import DispatchState, Generation
 
 
 def generation_get_for_owner(*, user, public_id):
@@ -130,8 +131,6 @@ def dispatch_pause_get():
 
 def kie_credit_balance(*, cache_seconds=60):
     """Return (balance, error) for KIE's account credit, cached briefly; one of them is None."""
-    from . import kie
-
     cached = cache.get("generation:kie-credit")
     if cached is not None:
         return cached
@@ -141,6 +140,3 @@ def kie_credit_balance(*, cache_seconds=60):
         result = (None, f"{exc.message} (code {exc.code})" if exc.code else exc.message)
     cache.set("generation:kie-credit", result, cache_seconds)
     return result
-
-
-STATUS_CHOICES = Status.choices

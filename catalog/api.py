@@ -54,6 +54,9 @@ def _discount_percent(request):
 
 
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No active model has this slug.")
+# A key is optional here, but one that is given must be valid.
+UNAUTHENTICATED = OpenApiResponse(ErrorSerializer, description="The Authorization header carries a bad key.")
+BASE = "https://artio.example/api/v1"
 LIST_EXAMPLE = OpenApiExample(
     "Imagen 4 Fast",
     value=[
@@ -76,8 +79,16 @@ class ModelListApi(APIView):
     @extend_schema(
         operation_id="models_list",
         summary="List the models you can generate with",
-        description="Active models with prices per variant. With an API key, prices include your discount.",
-        responses={200: ModelSerializer(many=True)},
+        description=(
+            "Active models with prices per variant. No key needed; with an API key, prices include your "
+            "discount.\n\n"
+            f'```sh\ncurl -H "Authorization: Bearer $ARTIO_KEY" {BASE}/models\n```\n\n'
+            "```python\nimport requests\n\n"
+            f'models = requests.get("{BASE}/models", headers={{"Authorization": f"Bearer {{key}}"}},\n'
+            "                      timeout=10).json()\n"
+            'print([(m["slug"], m["prices"]) for m in models])\n```'
+        ),
+        responses={200: ModelSerializer(many=True), 401: UNAUTHENTICATED},
         examples=[LIST_EXAMPLE],
         tags=["models"],
     )
@@ -90,13 +101,19 @@ class ModelDetailApi(APIView):
     @extend_schema(
         operation_id="models_retrieve",
         summary="One model",
-        description="The slug contains a slash, e.g. `/api/v1/models/google/imagen4-fast`.",
+        description=(
+            "The slug contains a slash, e.g. `/api/v1/models/google/imagen4-fast`.\n\n"
+            f"```sh\ncurl {BASE}/models/google/imagen4-fast\n```\n\n"
+            "```python\nimport requests\n\n"
+            f'model = requests.get("{BASE}/models/google/imagen4-fast", timeout=10).json()\n'
+            'print(model["input_schema"]["required"])\n```'
+        ),
         parameters=[
             OpenApiParameter(
                 "slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Model slug, e.g. google/imagen4"
             )
         ],
-        responses={200: ModelSerializer, 404: NOT_FOUND},
+        responses={200: ModelSerializer, 401: UNAUTHENTICATED, 404: NOT_FOUND},
         tags=["models"],
     )
     def get(self, request, slug):

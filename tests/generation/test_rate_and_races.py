@@ -1,13 +1,15 @@
-"""KIE's createTask budget is never exceeded, and concurrent charges never overdraw."""
+"""KIE's createTask budget is never exceeded, concurrent charges never overdraw, refunds happen once."""
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
-from billing.models import Account
+from billing.models import Account, LedgerKind
 from generation import ratelimit, services
 from generation.models import Generation, Status
 
@@ -147,3 +149,40 @@ def test_the_poller_schedule_is_created_once():
     schedule = Schedule.objects.get(name="generation-poll")
     assert schedule.func == "generation.tasks.generation_poll"
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_owner_cancel_racing_the_deadline_and_staff_refunds_once(alice, fund, tasks):
+    # given: a stuck generation that its owner, the poller's deadline and staff all fail at once
+    tasks.run = False
+    account = fund(alice, 20)
+    generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": "stuck"})
+    then = timezone.now() - timedelta(hours=1)
+    Generation.objects.filter(pk=generation.pk).update(
+        created_at=then, submitted_at=then, status=Status.RUNNING, kie_task_id="stuck"
+    )
+    racers = [
+        lambda: services.generation_cancel_by_owner(user=alice, public_id=generation.public_id),
+        lambda: services.generation_fail(generation_id=generation.pk, code="deadline"),
+        lambda: services.generation_cancel(generation_id=generation.pk),
+    ] * 4
+    barrier = threading.Barrier(len(racers))
+
+    def run(racer):
+        barrier.wait()
+        try:
+            racer()
+        except services.NotCancellable:
+            pass  # the owner came second: someone else already failed it
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=len(racers)) as pool:
+        list(pool.map(run, racers))
+    # then: one failure, one refund, the balance whole again
+    generation.refresh_from_db()
+    account.refresh_from_db()
+    assert generation.status == Status.FAILED and generation.refunded_credits == 4
+    assert account.ledger.filter(kind=LedgerKind.GENERATION_REFUND).count() == 1
+    assert account.balance == 20

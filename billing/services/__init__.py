@@ -10,7 +10,6 @@ from .accounts import (
     AccountFrozen,
     BillingError,
     InsufficientCredits,
-    _ledger_post,  # tests/api grant credits with it
     account_for_user,
     account_freeze,
     account_unfreeze,
@@ -36,7 +35,6 @@ __all__ = [
     "BillingError",
     "InsufficientCredits",
     "TopUpInvalid",
-    "_ledger_post",
     "account_for_user",
     "account_freeze",
     "account_unfreeze",

@@ -2,7 +2,6 @@
 
 import json
 import threading
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -10,9 +9,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from artio.services import api_key_create
-from billing import services as billing_services
-from billing.models import LedgerKind
-from billing.services import account_for_user
+from billing.services import account_for_user, balance_adjust
 
 
 def grant(user, credits, *, plan=None):
@@ -20,9 +17,7 @@ def grant(user, credits, *, plan=None):
     account = account_for_user(user=user)
     if plan:
         type(account).objects.filter(pk=account.pk).update(plan=plan)
-    billing_services._ledger_post(
-        account_id=account.pk, amount=credits, kind=LedgerKind.ADJUSTMENT, reference=f"test-{uuid.uuid4()}"
-    )
+    balance_adjust(account_id=account.pk, amount=credits, reason="test credits")
     account.refresh_from_db()
     return account
 

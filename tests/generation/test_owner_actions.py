@@ -52,6 +52,7 @@ def test_a_stuck_generation_offers_cancel_and_shows_when_it_refunds_itself(alice
     age(generation, seconds=121)
     fragment = alice_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "Cancel and refund 4 credits" in fragment
+    assert "Started 2\xa0minutes ago." in fragment
     assert reverse("generation-cancel", args=[generation.public_id]) in fragment
 
 

@@ -96,7 +96,7 @@ def generation_quote_preview(*, user, model_slug, data):
 def generation_create(
     *, user, model_slug, data, source="web", webhook_url="", idempotency_key="", uploads=None
 ):
-    """Validate, charge and create a generation, then enqueue its dispatch once committed.
+    """Validate, charge and create a generation, and queue its dispatch (seen by workers on commit).
 
     Raises GenerationError (nothing charged) for an unknown model, a plan too low, bad input, a
     frozen account, too few credits, or dispatch paused. `uploads` ({field: [UploadedFile]}) are web
@@ -109,13 +109,44 @@ def generation_create(
         raise ProviderUnavailable(
             "Image generation is paused for a moment; nothing was charged. Try again soon."
         )
-    uploads = {name: list(files) for name, files in (uploads or {}).items() if files}
     if not isinstance(data, dict):
         raise InputError("The input must be an object.", details={"input": ["Must be a JSON object."]})
-    fields = image_fields(model.input_schema)
+    uploads = {name: list(files) for name, files in (uploads or {}).items() if files}
+    checked = _input_check_all(model=model, data=data, uploads=uploads)
+    quote = _quote(model=model, data=checked, account=account)
+    if account.frozen:
+        raise AccountFrozenError(str(AccountFrozen(reason=account.frozen_reason)))
+    if account.balance < quote.credits:
+        raise _insufficient(required=quote.credits, balance=account.balance)
+    if uploads:
+        urls = uploads_send(uploads=uploads, fields=image_fields(model.input_schema))
+        checked = _input_validate(
+            model=model, data=with_uploads(data=data, schema=model.input_schema, uploads=uploads, urls=urls)
+        )
+    try:
+        return _charge_and_create(
+            user=user,
+            account=account,
+            model=model,
+            quote=quote,
+            checked=checked,
+            source=source,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+        )
+    except InsufficientCredits as exc:
+        raise _insufficient(required=exc.required, balance=exc.balance) from exc
+    except AccountFrozen as exc:
+        raise AccountFrozenError(str(exc)) from exc
 
-    # Everything the user can get wrong is found before anything is uploaded or charged.
-    errors = uploads_check(fields=fields, uploads=uploads)
+
+def _input_check_all(*, model, data, uploads):
+    """Return the validated input, or raise InputError with every mistake, uploads included.
+
+    Placeholders stand in for the upload URLs, so everything the user can get wrong is found
+    before anything is uploaded or charged.
+    """
+    errors = uploads_check(fields=image_fields(model.input_schema), uploads=uploads)
     try:
         checked = validate_input(
             model.input_schema, with_uploads(data=data, schema=model.input_schema, uploads=uploads)
@@ -124,49 +155,37 @@ def generation_create(
         errors = {**exc.errors, **errors}
     if errors:
         raise InputError("Some options are not valid; see each field.", details=errors)
-    quote = _quote(model=model, data=checked, account=account)
-    if account.frozen:
-        raise AccountFrozenError(str(AccountFrozen(reason=account.frozen_reason)))
-    if account.balance < quote.credits:
-        raise _insufficient(required=quote.credits, balance=account.balance)
+    return checked
 
-    if uploads:
-        urls = uploads_send(uploads=uploads, fields=fields)
-        checked = _input_validate(
-            model=model, data=with_uploads(data=data, schema=model.input_schema, uploads=uploads, urls=urls)
-        )
 
+def _charge_and_create(*, user, account, model, quote, checked, source, webhook_url, idempotency_key):
+    """Charge, create the row with its price snapshot, and queue its dispatch: one transaction."""
     public_id = public_id_new()
-    try:
-        with transaction.atomic():
-            credits_charge(
-                account_id=account.pk,
-                amount=quote.credits,
-                reference=public_id,
-                kind=LedgerKind.GENERATION_CHARGE,
-                description=f"{model.name} × {quote.images}",
-            )
-            generation = Generation.objects.create(
-                public_id=public_id,
-                owner=user,
-                account=account,
-                model=model,
-                price=quote.price,
-                unit_credits=quote.price.credits,
-                credits_charged=quote.credits,
-                images_requested=quote.images,
-                discount_percent=quote.discount_percent,
-                input=checked,
-                source=source,
-                webhook_url=webhook_url,
-                idempotency_key=idempotency_key,
-                priority=Plan.rank(account.plan),
-            )
-            enqueue.dispatch_enqueue_with_commit(generation.pk)
-    except InsufficientCredits as exc:
-        raise _insufficient(required=exc.required, balance=exc.balance) from exc
-    except AccountFrozen as exc:
-        raise AccountFrozenError(str(exc)) from exc
+    with transaction.atomic():
+        credits_charge(
+            account_id=account.pk,
+            amount=quote.credits,
+            reference=public_id,
+            kind=LedgerKind.GENERATION_CHARGE,
+            description=f"{model.name} × {quote.images}",
+        )
+        generation = Generation.objects.create(
+            public_id=public_id,
+            owner=user,
+            account=account,
+            model=model,
+            price=quote.price,
+            unit_credits=quote.price.credits,
+            credits_charged=quote.credits,
+            images_requested=quote.images,
+            discount_percent=quote.discount_percent,
+            input=checked,
+            source=source,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+            priority=Plan.rank(account.plan),
+        )
+        enqueue.dispatch_enqueue_with_commit(generation.pk)
     return generation
 
 

@@ -42,4 +42,4 @@ def staff(make_user):
 
 
 # Fixtures of outside systems' simulators (KIE, Stripe), each in its own module.
-pytest_plugins = ["tests.fixtures_kie"]
+pytest_plugins = ["tests.fixtures_kie", "tests.fixtures_browser"]

@@ -6,8 +6,6 @@ CDN, as drf-spectacular does by default, the page is blank without internet and 
 
 import pytest
 
-from tests.browser.conftest import browser, page  # noqa: F401 (fixtures)
-
 OPERATIONS = {
     "Price a generation": "curl -X POST",
     "Start a generation": "curl -X POST",
@@ -20,7 +18,7 @@ OPERATIONS = {
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_api_docs_show_a_curl_and_a_python_example_per_endpoint(page, live_server, tmp_path):  # noqa: F811
+def test_api_docs_show_a_curl_and_a_python_example_per_endpoint(page, live_server, tmp_path):
     page.goto(f"{live_server.url}/api/docs/")
 
     for summary, curl in OPERATIONS.items():

@@ -6,12 +6,11 @@ from django.utils import timezone
 from artio.models import WebhookDelivery
 from artio.services import api_key_create
 from billing.services import account_for_user
-from tests.browser.conftest import browser, phone_page  # noqa: F401 (fixtures)
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_keys_page_fits_a_phone_and_shows_a_new_key_once(phone_page, client, alice, live_server, tmp_path):  # noqa: F811
+def test_keys_page_fits_a_phone_and_shows_a_new_key_once(phone_page, client, alice, live_server, tmp_path):
     # given: a partner with a revoked key and a failed webhook delivery with a long URL
     revoked, _ = api_key_create(user=alice, name="old server")
     revoked.revoked_at = timezone.now()

@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from generation import services
 from generation.models import Generation, Status
-from tests.browser.conftest import browser, page, phone_page  # noqa: F401 (fixtures)
 
 from .conftest import read
 

@@ -17,9 +17,9 @@ FLAGS = [
 ]
 
 
-# Per module, not per session: each test module imports these fixtures, and a second live
-# sync_playwright() in the same process fails ("Sync API inside the asyncio loop").
-@pytest.fixture(scope="module")
+# One browser for the session: a second live sync_playwright() in one process fails ("Sync API
+# inside the asyncio loop"), so the fixtures are registered once, as a plugin (tests/conftest.py).
+@pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)")

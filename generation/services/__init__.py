@@ -23,15 +23,7 @@ from .actions import (
     generation_rerun,
 )
 from .create import generation_create, generation_quote, generation_quote_preview
-from .dispatch import (
-    DISPATCH_MAX_ATTEMPTS,
-    DispatchReport,
-    dispatch_is_paused,
-    dispatch_pause,
-    dispatch_resume,
-    generation_submit,
-    generations_dispatch,
-)
+from .dispatch import DISPATCH_MAX_ATTEMPTS, DispatchReport, generation_submit, generations_dispatch
 from .errors import (
     ERROR_MESSAGES,
     AccountFrozenError,
@@ -49,6 +41,7 @@ from .outcome import (
     generation_refresh,
     generation_refresh_enqueue,
 )
+from .pause import dispatch_is_paused, dispatch_pause, dispatch_resume
 from .poll import generations_poll
 from .uploads import image_fields
 

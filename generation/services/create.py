@@ -15,7 +15,6 @@ from catalog.schemas import InputInvalid, validate_input
 
 from ..models import Generation, public_id_new
 from . import enqueue
-from .dispatch import dispatch_is_paused
 from .errors import (
     AccountFrozenError,
     InputError,
@@ -24,6 +23,7 @@ from .errors import (
     PlanRequired,
     ProviderUnavailable,
 )
+from .pause import dispatch_is_paused
 from .uploads import image_fields, uploads_check, uploads_send, with_uploads
 
 

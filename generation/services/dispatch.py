@@ -13,10 +13,11 @@ from django.utils import timezone
 from catalog.schemas import kie_input
 
 from .. import kie, ratelimit
-from ..models import DispatchState, Generation, Status
+from ..models import Generation, Status
 from . import enqueue
 from .errors import ERROR_MESSAGES
 from .outcome import generation_fail
+from .pause import dispatch_is_paused, dispatch_pause_on_alert
 
 logger = logging.getLogger("generation.services")
 
@@ -25,31 +26,6 @@ logger = logging.getLogger("generation.services")
 DISPATCH_LEASE_SECONDS = 60
 # Transient createTask failures (429, 5xx, timeouts) are retried this many times, backing off.
 DISPATCH_MAX_ATTEMPTS = 6
-
-
-def dispatch_pause(*, reason):
-    """Stop sending work to KIE (bad key, KIE out of credit) until staff or a credit check resumes."""
-    DispatchState.objects.get_or_create(pk=1)
-    changed = DispatchState.objects.filter(pk=1, paused=False).update(
-        paused=True, reason=reason[:255], paused_at=timezone.now()
-    )
-    if changed:
-        logger.error("KIE dispatch paused: %s", reason)
-    return bool(changed)
-
-
-def dispatch_resume():
-    """Send work to KIE again, and wake a dispatcher for what queued up meanwhile."""
-    DispatchState.objects.get_or_create(pk=1)
-    changed = DispatchState.objects.filter(pk=1, paused=True).update(paused=False, reason="", paused_at=None)
-    if changed:
-        logger.warning("KIE dispatch resumed")
-        enqueue.dispatch_enqueue()
-    return bool(changed)
-
-
-def dispatch_is_paused():
-    return DispatchState.objects.filter(pk=1, paused=True).exists()
 
 
 def _lease_next(*, now):
@@ -120,7 +96,7 @@ def _submit_failed(*, generation, exc, report):
     """Apply KIE's rule for a createTask error: pause and alert, retry later, or fail and refund."""
     if exc.alert:
         _release(generation)
-        dispatch_pause(reason=f"KIE answered {exc.code}: {exc.message}")
+        dispatch_pause_on_alert(exc)
         report.paused = True
     elif exc.retryable and generation.dispatch_attempts + 1 < DISPATCH_MAX_ATTEMPTS:
         logger.warning("createTask for %s failed, will retry: %r", generation.public_id, exc)

@@ -12,6 +12,7 @@ from .. import kie, storage
 from ..models import ACTIVE_STATUSES, Generation, GenerationImage, Status
 from . import enqueue
 from .errors import ERROR_MESSAGES
+from .pause import dispatch_pause_on_alert
 
 logger = logging.getLogger("generation.services")
 
@@ -142,7 +143,11 @@ def generation_refresh(*, generation_id):
     )
     if generation.status not in (Status.SUBMITTED, Status.RUNNING) and not late:
         return generation.status
-    record = kie.kie_client().record_info(task_id=generation.kie_task_id)
+    try:
+        record = kie.kie_client().record_info(task_id=generation.kie_task_id)
+    except kie.KieError as exc:
+        dispatch_pause_on_alert(exc)
+        raise
     Generation.objects.filter(pk=generation.pk).update(last_checked_at=timezone.now())
     if late:
         _late_result_store(generation=generation, record=record)

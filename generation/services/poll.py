@@ -11,8 +11,8 @@ from django.utils import timezone
 from .. import kie
 from ..models import Generation, Status
 from . import enqueue
-from .dispatch import dispatch_is_paused, dispatch_resume
 from .outcome import generation_fail, generation_refresh
+from .pause import dispatch_is_paused, dispatch_resume
 
 logger = logging.getLogger("generation.services")
 

@@ -6,6 +6,7 @@ from django.conf import settings
 
 from .. import kie, storage
 from .errors import ProviderUnavailable
+from .pause import dispatch_pause_on_alert
 
 logger = logging.getLogger("generation.services")
 
@@ -81,6 +82,7 @@ def uploads_send(*, uploads, fields):
                 )
             except kie.KieError as exc:
                 logger.warning("KIE upload failed: %r", exc)
+                dispatch_pause_on_alert(exc)
                 raise ProviderUnavailable(
                     "We could not pass your image to the image service; please try again shortly."
                 ) from exc

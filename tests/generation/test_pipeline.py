@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 
 from billing.models import LedgerEntry, LedgerKind
 from generation import services
-from generation.kie import KieClient, kie_client
+from generation.kie import KieClient, KieError, kie_client
 from generation.models import Generation, Status
 from generation.services import dispatch, outcome, poll
 
@@ -246,6 +246,27 @@ def test_kie_key_or_credit_problem_pauses_dispatch_and_keeps_work_queued(alice, 
     services.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     assert generation.status == Status.SUBMITTED
+
+
+@pytest.mark.django_db
+def test_a_402_while_re_reading_a_task_pauses_dispatch_too(alice, fund, kie, tasks):
+    # given a generation KIE accepted
+    fund(alice, 20)
+    tasks.run = False
+    generation = create(alice)
+    services.generations_dispatch(max_seconds=5)
+    generation.refresh_from_db()
+    assert generation.status == Status.SUBMITTED
+
+    # when KIE answers 402 to the re-read (our KIE account ran dry meanwhile)
+    kie.fail_next(402, "Credits insufficient", endpoint="recordInfo")
+    with pytest.raises(KieError):
+        services.generation_refresh(generation_id=generation.pk)
+
+    # then new work stops going out, and the generation is untouched for a later re-read
+    assert services.dispatch_is_paused()
+    generation.refresh_from_db()
+    assert generation.status == Status.SUBMITTED and not generation.refunded
 
 
 @pytest.mark.django_db

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .aspect import aspect_ratio_parse
+
 # Crockford's base32: no I, L, O, U, so ids read aloud and typed by hand survive.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -19,26 +21,6 @@ def public_id_new():
 # The owner may cancel a job once it is this late: 3× the model's typical time, and at least 2 minutes.
 SLOW_JOB_FACTOR = 3
 SLOW_JOB_MIN_SECONDS = 120
-# KIE's size names that are not plain "w:h" ratios (Qwen, Ideogram), as the ratio they draw.
-NAMED_ASPECT_RATIOS = {
-    "square": (1, 1),
-    "square_hd": (1, 1),
-    "portrait_4_3": (3, 4),
-    "portrait_16_9": (9, 16),
-    "landscape_4_3": (4, 3),
-    "landscape_16_9": (16, 9),
-}
-
-
-def aspect_ratio_parse(value):
-    """Return (width, height) for "16:9" or a KIE size name; (1, 1) for "auto" or anything unknown."""
-    if value in NAMED_ASPECT_RATIOS:
-        return NAMED_ASPECT_RATIOS[value]
-    try:
-        width, height = (int(part) for part in str(value).split(":"))
-    except ValueError:
-        return (1, 1)
-    return (width, height) if width > 0 and height > 0 else (1, 1)
 
 
 def callback_token_new():

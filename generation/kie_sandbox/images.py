@@ -7,29 +7,14 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-LONG_SIDE = 512
+from generation.aspect import aspect_ratio_parse
 
-# KIE's size enums that are not plain ratios (qwen, ideogram) mapped to the ratio they mean.
-_NAMED_SIZES = {
-    "square": (1, 1),
-    "square_hd": (1, 1),
-    "portrait_4_3": (3, 4),
-    "portrait_16_9": (9, 16),
-    "landscape_4_3": (4, 3),
-    "landscape_16_9": (16, 9),
-}
+LONG_SIDE = 512
 
 
 def image_size(aspect):
     """Return (width, height) with a 512 px long side for "16:9", "portrait_4_3", "auto"…"""
-    ratio = _NAMED_SIZES.get(aspect)
-    if ratio is None:
-        try:
-            w, h = (int(part) for part in str(aspect).split(":"))
-            ratio = (w, h) if w > 0 and h > 0 else (1, 1)
-        except ValueError:
-            ratio = (1, 1)
-    w, h = ratio
+    w, h = aspect_ratio_parse(aspect)
     if w >= h:
         return LONG_SIDE, max(1, round(LONG_SIDE * h / w))
     return max(1, round(LONG_SIDE * w / h)), LONG_SIDE

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from .admin_base import ReadOnlyAdmin
 from .models import ApiKey, PartnerSettings, User, WebhookDelivery
 from .services import api_key_revoke, webhook_secret_new
 
@@ -60,7 +61,7 @@ class PartnerSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     """The log of partner webhook attempts: read-only."""
 
     list_display = [
@@ -74,12 +75,3 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     ]
     list_filter = ["succeeded", "event_type"]
     search_fields = ["generation_public_id", "account__user__email", "url"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

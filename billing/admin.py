@@ -4,23 +4,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 
+from artio.admin_base import ReadOnlyAdmin
+
 from . import services
 from .forms import AdjustBalanceForm, ReasonForm
 from .models import Account, BillingSettings, LedgerEntry, StripeEvent, TopUp
 from .money import usd
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money records are written by services only; staff may look, never edit."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LedgerInline(admin.TabularInline):

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
+from artio.admin_base import ReadOnlyAdmin
 from catalog import selectors, services
 from catalog.models import Price, PriceChange
 from catalog.selectors import Margin
@@ -185,7 +186,7 @@ class PriceAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceChange)
-class PriceChangeAdmin(admin.ModelAdmin):
+class PriceChangeAdmin(ReadOnlyAdmin):
     """The price history: read-only, one row per edit."""
 
     list_display = [
@@ -202,12 +203,3 @@ class PriceChangeAdmin(admin.ModelAdmin):
     search_fields = ["price__model__slug", "note", "changed_by__email"]
     list_select_related = ["price__model", "changed_by"]
     date_hierarchy = "changed_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -49,16 +49,10 @@ def _field_for(name, prop, required):
         )
         field.is_tiles = widget is forms.RadioSelect
         return field
-    if kind == "integer":
-        return forms.IntegerField(
-            label=label,
-            required=required,
-            min_value=prop.get("minimum"),
-            max_value=prop.get("maximum"),
-            help_text=help_text,
-        )
-    if kind == "number":
-        return forms.FloatField(
+    if kind in ("integer", "number"):
+        # Model knobs such as steps or guidance scale; never money.
+        field_class = forms.IntegerField if kind == "integer" else forms.FloatField
+        return field_class(
             label=label,
             required=required,
             min_value=prop.get("minimum"),

@@ -1,8 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .admin_base import ReadOnlyAdmin
-from .models import ApiKey, PartnerSettings, User, WebhookDelivery
+from .models import ApiKey, PartnerSettings, User
 from .services import api_key_revoke, webhook_secret_new
 
 
@@ -43,35 +42,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(PartnerSettings)
 class PartnerSettingsAdmin(admin.ModelAdmin):
-    """Per-account API rate limit (the partner discount is on the billing account)."""
+    """A partner's API rate limit and discount (the webhook secret is the partner's own)."""
 
-    list_display = ["account", "rate_limit_per_minute", "updated_at"]
-    search_fields = ["account__user__email"]
-    fields = ["account", "rate_limit_per_minute", "updated_at"]
-    raw_id_fields = ["account"]
+    list_display = ["user", "rate_limit_per_minute", "discount_percent", "updated_at"]
+    search_fields = ["user__email"]
+    fields = ["user", "rate_limit_per_minute", "discount_percent", "updated_at"]
+    raw_id_fields = ["user"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["account", "updated_at"] if obj else ["updated_at"]
+        return ["user", "updated_at"] if obj else ["updated_at"]
 
     def save_model(self, request, obj, form, change):
         if not change:
             # The secret is the partner's to see and rotate on their keys page; staff never type one.
             obj.webhook_secret = webhook_secret_new()
         super().save_model(request, obj, form, change)
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    """The log of partner webhook attempts: read-only."""
-
-    list_display = [
-        "created_at",
-        "generation_public_id",
-        "event_type",
-        "attempt",
-        "status_code",
-        "succeeded",
-        "duration_ms",
-    ]
-    list_filter = ["succeeded", "event_type"]
-    search_fields = ["generation_public_id", "account__user__email", "url"]

@@ -1,16 +1,13 @@
 """What every partner API view shares: key authentication (`Authorization: Bearer artio_…`),
-the partner permission (frozen accounts), the per-key rate limit and cursor pagination."""
+the per-key rate limit and cursor pagination. Imports no app: accounts are billing's concern
+(billing/api.py has the permission that checks them)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import BasePermission
 from rest_framework.throttling import SimpleRateThrottle
 
-from billing.services import account_for_user
-
-from .api_errors import ApiError
 from .models import ApiKey
 from .selectors import rate_limit_for_user
 from .services import api_key_verify
@@ -34,29 +31,6 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) when credentials are missing or wrong.
         return 'Bearer realm="api"'
-
-
-class PartnerRequired(BasePermission):
-    """Allow requests made with an API key whose account is not frozen; set `request.account`.
-
-    A view with `allow_frozen = True` (balance, ledger) stays readable for a frozen account, so
-    the partner can see that it is frozen and the ledger row that froze it.
-    """
-
-    def has_permission(self, request, view):
-        if not isinstance(request.auth, ApiKey):
-            raise exceptions.NotAuthenticated("An API key is required: 'Authorization: Bearer <key>'.")
-        account = account_for_user(user=request.user)
-        if account.frozen and not getattr(view, "allow_frozen", False):
-            raise ApiError(
-                code="account_frozen",
-                message=f"This account is frozen: {account.frozen_reason}"
-                if account.frozen_reason
-                else "This account is frozen.",
-                status_code=403,
-            )
-        request.account = account
-        return True
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):

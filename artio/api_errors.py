@@ -3,21 +3,11 @@
 import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-
-class ApiError(exceptions.APIException):
-    """Raise from an API view to answer with a stable machine-readable `code`."""
-
-    def __init__(self, *, code, message, status_code, details=None, headers=None):
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.message = message
-        self.details = details or {}
-        self.headers = headers or {}
+from .errors import ArtioError
 
 
 def error_response(*, code, message, status_code, details=None, headers=None):
@@ -44,11 +34,11 @@ def _field_details(detail):
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ArtioError):
         return error_response(
-            code=exc.error_code,
+            code=exc.code,
             message=exc.message,
-            status_code=exc.status_code,
+            status_code=exc.http_status,
             details=exc.details,
             headers=exc.headers,
         )
@@ -102,3 +92,9 @@ class ErrorSerializer(serializers.Serializer):
     """The one error shape of the partner API (for the OpenAPI document)."""
 
     error = ErrorDetailSerializer()
+
+
+def api_not_found(request, rest=""):
+    """Answer any /api/v1/ path no route matched in the API's error shape, not Django's HTML page."""
+    body = {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
+    return JsonResponse(body, status=404)

@@ -3,7 +3,7 @@
 How a request with a key is handled:
 
 1. The key is *claimed* by inserting an IdempotencyRecord in its own, committed transaction. The
-   unique (account, key) constraint lets exactly one of many concurrent requests win; the others
+   unique (user, key) constraint lets exactly one of many concurrent requests win; the others
    find the record and answer 409 `idempotency_in_progress` (or 422 when their body differs).
 2. The winner runs the work and stores its response in ONE transaction, so either the work (e.g.
    the generation and its charge) and the stored response commit together, or neither does.
@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from .api_errors import ApiError
+from .errors import ArtioError
 from .models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -51,23 +51,23 @@ def idempotency_key_from(request):
     if key is None:
         return None
     if not 1 <= len(key) <= 255 or not all(32 < ord(ch) < 127 for ch in key):
-        raise ApiError(
+        raise ArtioError(
+            "The Idempotency-Key header must be 1–255 visible ASCII characters.",
             code="invalid_input",
-            message="The Idempotency-Key header must be 1–255 visible ASCII characters.",
-            status_code=400,
+            http_status=400,
             details={HEADER: ["Must be 1–255 visible ASCII characters (a UUID is a good choice)."]},
         )
     return key
 
 
-def _claim(*, account, key, method, path, fingerprint):
-    """Insert the record for (account, key); return (record, claimed_by_us)."""
+def _claim(*, user, key, method, path, fingerprint):
+    """Insert the record for (user, key); return (record, claimed_by_us)."""
     for _ in range(3):
         now = timezone.now()
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(
-                    account=account,
+                    user=user,
                     key=key,
                     method=method,
                     path=path,
@@ -77,7 +77,7 @@ def _claim(*, account, key, method, path, fingerprint):
                 )
             return record, True
         except IntegrityError:
-            record = IdempotencyRecord.objects.filter(account=account, key=key).first()
+            record = IdempotencyRecord.objects.filter(user=user, key=key).first()
         if record is None:
             continue  # released between our INSERT and our read: try again
         if record.created_at < now - IDEMPOTENCY_TTL:
@@ -97,10 +97,10 @@ def _claim(*, account, key, method, path, fingerprint):
 
 
 def _in_progress():
-    return ApiError(
+    return ArtioError(
+        "A request with this Idempotency-Key is being processed; retry shortly.",
         code="idempotency_in_progress",
-        message="A request with this Idempotency-Key is being processed; retry shortly.",
-        status_code=409,
+        http_status=409,
         headers={"Retry-After": "1"},
     )
 
@@ -111,20 +111,20 @@ def _release(record):
     ).delete()
 
 
-def idempotent_response(*, request, account, handler):
+def idempotent_response(*, request, handler):
     """Run `handler()` (which returns a DRF Response) at most once per Idempotency-Key."""
     key = idempotency_key_from(request)
     if key is None:
         return handler()
     method, path = request.method, request.path
     fingerprint = request_fingerprint(method=method, path=path, data=request.data)
-    record, claimed = _claim(account=account, key=key, method=method, path=path, fingerprint=fingerprint)
+    record, claimed = _claim(user=request.user, key=key, method=method, path=path, fingerprint=fingerprint)
     if not claimed:
         if record.fingerprint != fingerprint:
-            raise ApiError(
+            raise ArtioError(
+                "This Idempotency-Key was used with a different request; use a new key.",
                 code="idempotency_key_reused",
-                message="This Idempotency-Key was used with a different request; use a new key.",
-                status_code=422,
+                http_status=422,
             )
         if record.response_status is None:
             raise _in_progress()

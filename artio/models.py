@@ -81,12 +81,15 @@ class ApiKey(models.Model):
 
 
 class PartnerSettings(models.Model):
-    """Per-account partner API settings: the webhook signing secret and the request rate."""
+    """A partner's API terms: the webhook signing secret, the request rate and the discount."""
 
-    account = models.OneToOneField("billing.Account", on_delete=models.CASCADE, related_name="partner")
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="partner")
     webhook_secret = models.CharField(max_length=80)
     rate_limit_per_minute = models.PositiveIntegerField(
-        default=120, help_text="API requests per minute allowed for each of this account's keys."
+        default=120, help_text="API requests per minute allowed for each of this partner's keys."
+    )
+    discount_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Partner discount applied to every quote and charge (0–100)."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -95,21 +98,24 @@ class PartnerSettings(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(rate_limit_per_minute__gte=1), name="partner_rate_positive"
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__lte=100), name="partner_discount_at_most_100"
+            ),
         ]
 
     def __str__(self):
-        return f"Partner settings of {self.account}"
+        return f"Partner settings of {self.user}"
 
 
 class IdempotencyRecord(models.Model):
     """The first request made with an `Idempotency-Key`, and its response once it has one.
 
     The row is inserted (claimed) in its own committed transaction before the work starts, so the
-    unique (account, key) constraint lets exactly one of many concurrent requests do the work.
+    unique (user, key) constraint lets exactly one of many concurrent requests do the work.
     """
 
-    account = models.ForeignKey("billing.Account", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=255)
@@ -122,39 +128,7 @@ class IdempotencyRecord(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["account", "key"], name="idempotency_once_per_account_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_once_per_user_key")]
 
     def __str__(self):
         return f"{self.key} ({self.method} {self.path})"
-
-
-class WebhookDelivery(models.Model):
-    """One attempt to POST a generation's terminal state to a partner's webhook URL."""
-
-    account = models.ForeignKey("billing.Account", on_delete=models.CASCADE, related_name="+")
-    generation_public_id = models.CharField(max_length=40, db_index=True)
-    event_type = models.CharField(max_length=40)
-    url = models.URLField(max_length=2000)
-    attempt = models.PositiveSmallIntegerField()
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=500, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    succeeded = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
-        constraints = [
-            # A re-delivered task finds its attempt already claimed and sends nothing twice.
-            models.UniqueConstraint(
-                fields=["generation_public_id", "event_type", "attempt"], name="webhook_attempt_once"
-            )
-        ]
-        indexes = [models.Index(fields=["account", "-created_at"], name="webhook_account_recent")]
-
-    def __str__(self):
-        return f"{self.event_type} {self.generation_public_id} #{self.attempt}"

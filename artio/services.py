@@ -9,8 +9,6 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from billing.services import account_for_user
-
 from .models import ApiKey, PartnerSettings
 
 KEY_PREFIX = "artio_"
@@ -72,21 +70,17 @@ def webhook_secret_new():
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def partner_settings_for_account(*, account):
-    """Return the account's partner settings, creating them (with a fresh secret) on first use."""
-    found = PartnerSettings.objects.filter(account=account).first()
+def partner_settings_for_user(*, user):
+    """Return the user's partner settings, creating them (with a fresh secret) on first use."""
+    found = PartnerSettings.objects.filter(user=user).first()
     if found:
         return found
     try:
         with transaction.atomic():
-            return PartnerSettings.objects.create(account=account, webhook_secret=webhook_secret_new())
+            return PartnerSettings.objects.create(user=user, webhook_secret=webhook_secret_new())
     except IntegrityError:
         # A concurrent request created them first; theirs is the secret.
-        return PartnerSettings.objects.get(account=account)
-
-
-def partner_settings_for_user(*, user):
-    return partner_settings_for_account(account=account_for_user(user=user))
+        return PartnerSettings.objects.get(user=user)
 
 
 def webhook_secret_rotate(*, user):

@@ -9,12 +9,14 @@ import catalog.urls
 import generation.urls
 
 from . import views
+from .api_errors import api_not_found
 
 api_v1 = [
     *catalog.urls.api_urlpatterns,
     *billing.urls.api_urlpatterns,
     *generation.urls.api_urlpatterns,
-    *views.api_urlpatterns,
+    # Last: anything unmatched, even an id with a slash or a newline in it, gets the JSON 404.
+    re_path(r"^(?P<rest>[\s\S]*)$", api_not_found),
 ]
 
 urlpatterns = [

@@ -1,24 +1,15 @@
-"""Pages of the project package (the API keys page) and the partner API's routes.
-
-`api_urlpatterns` holds every partner API route except /models (the catalogue's); artio/urls.py
-mounts them under /api/v1/.
-"""
+"""Pages of the project package: the API keys page."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import path, re_path
+from django.urls import path
 from django.views.decorators.http import require_POST
-
-from billing.api import BalanceApi, LedgerApi
-from generation.api import GenerationDetailApi, GenerationListCreateApi, QuoteApi
 
 from .selectors import (
     DEFAULT_RATE_PER_MINUTE,
     api_keys_for_user,
     partner_settings_get,
-    webhook_deliveries_for_user,
 )
 from .services import api_key_create, api_key_revoke, webhook_secret_rotate
 
@@ -40,7 +31,6 @@ def api_keys(request):
             "new_key": request.session.pop(NEW_KEY_SESSION, None),
             "partner": partner_settings_get(user=request.user),
             "default_rate": DEFAULT_RATE_PER_MINUTE,
-            "deliveries": webhook_deliveries_for_user(user=request.user, limit=50),
         },
     )
 
@@ -70,26 +60,9 @@ def webhook_secret_rotate_view(request):
     return redirect("api-keys")
 
 
-def api_not_found(request, rest=""):
-    """Answer any /api/v1/ path no route matched in the API's error shape, not Django's HTML page."""
-    body = {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
-    return JsonResponse(body, status=404)
-
-
 urlpatterns = [
     path("account/api-keys/", api_keys, name="api-keys"),
     path("account/api-keys/create/", api_key_create_view, name="api-key-create"),
     path("account/api-keys/<int:key_id>/revoke/", api_key_revoke_view, name="api-key-revoke"),
     path("account/api-keys/webhook-secret/", webhook_secret_rotate_view, name="api-webhook-secret-rotate"),
-]
-
-api_urlpatterns = [
-    path("quotes", QuoteApi.as_view(), name="api-quotes"),
-    path("generations", GenerationListCreateApi.as_view(), name="api-generations"),
-    path("generations/<str:public_id>", GenerationDetailApi.as_view(), name="api-generation-detail"),
-    path("balance", BalanceApi.as_view(), name="api-balance"),
-    path("ledger", LedgerApi.as_view(), name="api-ledger"),
-    # Last of all /api/v1/ routes (artio/urls.py mounts these after the apps'): anything unmatched,
-    # even an id with a slash or a newline in it, gets the JSON 404.
-    re_path(r"^(?P<rest>[\s\S]*)$", api_not_found),
 ]

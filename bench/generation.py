@@ -86,14 +86,14 @@ def bench_form_enqueue_after_commit(*, client, n):
     There django-q2's ORM broker first calls close_old_connections(), so with CONN_MAX_AGE = 0
     each submission closes and reopens its database connection one more time.
     """
-    from generation.services import enqueue
+    from generation import pipeline
 
-    in_transaction = enqueue.broker_in_database
-    enqueue.broker_in_database = lambda: False
+    in_transaction = pipeline.broker_in_database
+    pipeline.broker_in_database = lambda: False
     try:
         return bench_form_submissions(client=client, n=n)
     finally:
-        enqueue.broker_in_database = in_transaction
+        pipeline.broker_in_database = in_transaction
 
 
 def _latencies(sandbox, generations):

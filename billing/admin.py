@@ -59,7 +59,7 @@ def _action_form(modeladmin, request, queryset, *, form_class, action, title, ap
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["user", "balance", "plan", "frozen", "discount_percent", "created_at"]
+    list_display = ["user", "balance", "plan", "frozen", "created_at"]
     list_filter = ["plan", "frozen", "frozen_cause"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
@@ -67,7 +67,6 @@ class AccountAdmin(admin.ModelAdmin):
         "user",
         "balance",
         "plan",
-        "discount_percent",
         "frozen",
         "frozen_reason",
         "frozen_cause",

@@ -1,16 +1,36 @@
-"""Partner API: the caller's balance and ledger (routes live in artio/views.py api_urlpatterns)."""
+"""Partner API: the caller's balance and ledger, and the permission every partner view uses."""
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from artio.api_auth import ApiCursorPagination, ApiKeyRateThrottle, PartnerRequired
+from artio.api_auth import ApiCursorPagination, ApiKeyRateThrottle
 from artio.api_errors import ErrorSerializer
-from artio.selectors import ledger_entries_for_user
+from artio.models import ApiKey
 from catalog.models import Plan
 
 from .models import LedgerKind
+from .selectors import account_get, ledger_for_account
+from .services import AccountFrozen
+
+
+class PartnerRequired(BasePermission):
+    """Allow requests made with an API key whose account is not frozen; set `request.account`.
+
+    A view with `allow_frozen = True` (balance, ledger) stays readable for a frozen account, so
+    the partner can see that it is frozen and the ledger row that froze it.
+    """
+
+    def has_permission(self, request, view):
+        if not isinstance(request.auth, ApiKey):
+            raise exceptions.NotAuthenticated("An API key is required: 'Authorization: Bearer <key>'.")
+        account = account_get(user=request.user)
+        if account.frozen and not getattr(view, "allow_frozen", False):
+            raise AccountFrozen(reason=account.frozen_reason)
+        request.account = account
+        return True
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -106,5 +126,5 @@ class LedgerApi(APIView):
     )
     def get(self, request):
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(ledger_entries_for_user(user=request.user), request, view=self)
+        page = paginator.paginate_queryset(ledger_for_account(account=request.account), request, view=self)
         return paginator.get_paginated_response(LedgerEntrySerializer(page, many=True).data)

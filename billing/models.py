@@ -25,17 +25,7 @@ class Account(models.Model):
     frozen_reason = models.CharField(max_length=255, blank=True)
     # Who froze it: a won dispute lifts only a dispute's freeze, never one staff set.
     frozen_cause = models.CharField(max_length=10, choices=FrozenCause.choices, blank=True, default="")
-    discount_percent = models.PositiveSmallIntegerField(
-        default=0, help_text="Partner discount applied to every quote and charge (0–100)."
-    )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(discount_percent__lte=100), name="account_discount_at_most_100"
-            ),
-        ]
 
     def __str__(self):
         return f"{self.user} ({self.balance} credits)"

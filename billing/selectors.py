@@ -11,17 +11,27 @@ from .models import Account, LedgerEntry, TopUp
 from .money import usd
 
 
+def account_get(*, user):
+    """Return the user's account, or an unsaved empty one before it exists (reads never create)."""
+    return Account.objects.filter(user=user).first() or Account(user=user)
+
+
 def account_balance_for_user(*, user_id):
     """Return the user's balance (one query), or None before the account exists."""
     return Account.objects.filter(user_id=user_id).values_list("balance", flat=True).first()
 
 
 def ledger_for_account(*, account):
-    """Return the account's ledger, newest first, with the top-ups the rows link to."""
+    """Return the account's ledger, newest first, with the top-ups the rows link to (none before
+    the account exists)."""
+    if account.pk is None:
+        return LedgerEntry.objects.none()
     return LedgerEntry.objects.filter(account=account).select_related("topup").order_by("-id")
 
 
 def topups_for_account(*, account):
+    if account.pk is None:
+        return TopUp.objects.none()
     return TopUp.objects.filter(account=account).order_by("-id")
 
 

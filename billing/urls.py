@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("billing/", views.billing, name="billing"),
@@ -20,4 +20,8 @@ urlpatterns = [
         name="billing-sandbox-cancel",
     ),
 ]
-api_urlpatterns = []
+# Mounted under /api/v1/ by the root URLconf.
+api_urlpatterns = [
+    path("balance", api.BalanceApi.as_view(), name="api-balance"),
+    path("ledger", api.LedgerApi.as_view(), name="api-ledger"),
+]

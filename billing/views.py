@@ -14,9 +14,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services, stripe_gateway
+from . import payments, selectors, stripe_gateway
 from .forms import TopUpForm
 from .models import BillingSettings, LedgerKind, TopUpStatus
+from .services import BillingError
 
 logger = logging.getLogger("billing")
 
@@ -38,7 +39,7 @@ def _topup_form(data=None, *, initial=None):
 
 
 def _billing_page(request, *, form, status=200):
-    account = services.account_for_user(user=request.user)
+    account = selectors.account_get(user=request.user)
     page = Paginator(selectors.ledger_for_account(account=account), LEDGER_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -77,7 +78,7 @@ def topup_start(request):
         return _billing_page(request, form=form, status=400)
     data = form.cleaned_data
     try:
-        topup = services.topup_create(
+        topup = payments.topup_create(
             user=request.user,
             pack_id=data.get("pack"),
             amount_cents=data.get("amount_cents"),
@@ -87,10 +88,10 @@ def topup_start(request):
             settings.ARTIO_PUBLIC_URL + reverse("billing-success") + "?session_id={CHECKOUT_SESSION_ID}"
         )
         cancel_url = settings.ARTIO_PUBLIC_URL + reverse("billing-cancel") + f"?topup={topup.public_id}"
-        url = services.topup_checkout_start(
+        url = payments.topup_checkout_start(
             topup=topup, email=request.user.email, success_url=success_url, cancel_url=cancel_url
         )
-    except services.BillingError as exc:
+    except BillingError as exc:
         form.add_error("pack" if data.get("pack") is not None else "amount", str(exc))
         return _billing_page(request, form=form, status=400)
     except stripe_gateway.GatewayError:
@@ -110,7 +111,7 @@ def success(request):
     topup = selectors.topup_get_by_session_for_owner(
         user=request.user, session_id=request.GET.get("session_id", "")
     )
-    topup = services.topup_fulfil_from_stripe(topup=topup)
+    topup = payments.topup_fulfil_from_stripe(topup=topup)
     if topup.status == TopUpStatus.PAID and topup.next_url:
         messages.success(request, f"{topup.credits:,} credits added. You can carry on where you left off.")
         return redirect(topup.next_url)
@@ -147,7 +148,7 @@ def _csv_cell(value):
 @login_required
 @require_GET
 def ledger_csv(request):
-    account = services.account_for_user(user=request.user)
+    account = selectors.account_get(user=request.user)
     writer = csv.writer(_Echo())
 
     def rows():
@@ -183,7 +184,7 @@ def stripe_webhook(request):
     except stripe_gateway.InvalidEvent:
         return HttpResponse(status=400)
     try:
-        services.stripe_event_process(event=event)
+        payments.stripe_event_process(event=event)
     except Exception:  # the webhook boundary: record it; the 500 makes Stripe deliver again
         logger.exception("stripe event %s (%s) failed", event.get("id"), event.get("type"))
         return HttpResponse(status=500)
@@ -213,7 +214,7 @@ def sandbox_pay(request, public_id):
     if topup.status not in (TopUpStatus.CREATED, TopUpStatus.PENDING):
         messages.info(request, "This checkout is already closed.")
         return redirect("billing-receipt", public_id=topup.public_id)
-    status = services.sandbox_checkout_pay(topup=topup)
+    status = payments.sandbox_checkout_pay(topup=topup)
     if status != 200:
         messages.warning(
             request, "The sandbox could not deliver the payment event to the webhook; checking directly."
@@ -225,5 +226,5 @@ def sandbox_pay(request, public_id):
 @require_POST
 def sandbox_cancel(request, public_id):
     topup = _sandbox_topup(request, public_id)
-    services.sandbox_checkout_cancel(topup=topup)
+    payments.sandbox_checkout_cancel(topup=topup)
     return redirect(reverse("billing-cancel") + f"?topup={topup.public_id}")

@@ -6,8 +6,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from artio.api_errors import ApiError, ErrorSerializer
-from billing.services import account_for_user
+from artio.api_errors import ErrorSerializer
+from artio.errors import ArtioError
+from artio.selectors import discount_percent_for_user
 
 from .models import AIModel, Family, Kind, Plan, PriceUnit
 from .selectors import model_get_active, models_active, price_for_account
@@ -43,14 +44,6 @@ class ModelSerializer(serializers.Serializer):
             "an integer); `x-kie-type` marks fields Artio converts for KIE and can be ignored."
         )
     )
-
-
-def _discount_percent(request):
-    """Return the signed-in partner's discount; anonymous callers see list prices."""
-    user = request.user
-    if user is None or not user.is_authenticated:
-        return 0
-    return account_for_user(user=user).discount_percent
 
 
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No active model has this slug.")
@@ -93,7 +86,7 @@ class ModelListApi(APIView):
         tags=["models"],
     )
     def get(self, request):
-        context = {"discount_percent": _discount_percent(request)}
+        context = {"discount_percent": discount_percent_for_user(user=request.user)}
         return Response(ModelSerializer(models_active(), many=True, context=context).data)
 
 
@@ -120,8 +113,11 @@ class ModelDetailApi(APIView):
         try:
             model = model_get_active(slug=slug)
         except AIModel.DoesNotExist:
-            raise ApiError(
-                code="not_found", message=f"No model {slug!r}.", status_code=404, details={"slug": slug}
+            raise ArtioError(
+                f"No model {slug!r}.",
+                code="not_found",
+                http_status=404,
+                details={"slug": slug},
             ) from None
-        context = {"discount_percent": _discount_percent(request)}
+        context = {"discount_percent": discount_percent_for_user(user=request.user)}
         return Response(ModelSerializer(model, context=context).data)

@@ -70,6 +70,10 @@ class AIModel(models.Model):
     def __str__(self):
         return self.slug
 
+    def allows(self, plan):
+        """Return True when an account on `plan` may use this model (the one plan rule)."""
+        return Plan.rank(plan) >= Plan.rank(self.min_plan)
+
 
 class PriceUnit(models.TextChoices):
     PER_IMAGE = "image", "per image"

@@ -113,3 +113,14 @@ def kie_schema(schema):
                 prop["default"] = str(prop["default"])
         properties[name] = prop
     return {**schema, "properties": properties}
+
+
+def image_fields(schema):
+    """Return {field: max_files} for the schema's image-URL inputs (uploads on the web form)."""
+    found = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("type") == "string" and prop.get("format") == "uri":
+            found[name] = 1
+        elif prop.get("type") == "array" and (prop.get("items") or {}).get("format") == "uri":
+            found[name] = int(prop.get("maxItems") or 16)
+    return found

@@ -3,8 +3,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from . import kie, services
-from .models import DispatchState, Generation, GenerationImage
+from artio.admin_base import ReadOnlyAdmin
+
+from . import kie, pipeline, services
+from .models import DispatchState, Generation, GenerationImage, WebhookDelivery
 
 # The admin index shows KIE's credit balance and the dispatch-paused banner (template tag
 # `kie_status` in generation/templatetags/generation_admin.py).
@@ -114,5 +116,22 @@ class DispatchStateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume dispatch to KIE")
     def resume(self, request, queryset):
-        services.dispatch_resume()
+        pipeline.dispatch_resume()
         self.message_user(request, "Dispatch resumed; queued generations are being sent.")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The log of partner webhook attempts: read-only."""
+
+    list_display = [
+        "created_at",
+        "generation_public_id",
+        "event_type",
+        "attempt",
+        "status_code",
+        "succeeded",
+        "duration_ms",
+    ]
+    list_filter = ["succeeded", "event_type"]
+    search_fields = ["generation_public_id", "account__user__email", "url"]

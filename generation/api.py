@@ -1,4 +1,4 @@
-"""Partner API: quotes and generations (routes live in artio/views.py api_urlpatterns).
+"""Partner API: quotes and generations.
 
 Views only parse, call one service of the generation app, and render; GenerationError becomes
 the API's error shape. Money never moves here: `generation_create` charges, in its transaction.
@@ -10,10 +10,12 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from artio.api_auth import ApiCursorPagination, ApiKeyRateThrottle, PartnerRequired
-from artio.api_errors import ApiError, ErrorSerializer
+from artio.api_auth import ApiCursorPagination, ApiKeyRateThrottle
+from artio.api_errors import ErrorSerializer
+from artio.errors import ArtioError
 from artio.idempotency import HEADER as IDEMPOTENCY_HEADER
 from artio.idempotency import idempotent_response
+from billing.api import PartnerRequired
 
 from . import selectors, services
 from .models import Source, Status
@@ -28,23 +30,16 @@ BASE = "https://artio.example/api/v1"
 
 
 def _api_error(error):
-    """Return the ApiError for a GenerationError. An unknown model is bad input (400), not a 404:
-    the slug is part of the body, not of the URL."""
+    """Return `error` as the API says it. An unknown model is bad input (400), not a 404: the slug
+    is part of the body, not of the URL; and the service names fields of `input` plainly."""
     if error.code == "not_found":
-        return ApiError(
-            code="invalid_input",
-            message=error.message,
-            status_code=400,
-            details={"model": [error.message]},
-        )
-    details = error.details or {}
+        return ArtioError(error.message, details={"model": [error.message]})
     if error.code == "invalid_input":
-        # The service names fields of `input`; say so, as the body's own fields are named plainly.
-        details = {
+        error.details = {
             key if key in ("model", "input") or key.startswith("input.") else f"input.{key}": value
-            for key, value in details.items()
+            for key, value in error.details.items()
         }
-    return ApiError(code=error.code, message=error.message, status_code=error.http_status, details=details)
+    return error
 
 
 def _request_body(request):
@@ -152,11 +147,11 @@ class QuoteApi(APIView):
                 result = services.generation_quote(
                     user=request.user, model_slug=body["model"], data=body["input"]
                 )
-            except services.GenerationError as error:
+            except ArtioError as error:
                 raise _api_error(error) from None
             return Response(quote_representation(result))
 
-        return idempotent_response(request=request, account=request.account, handler=quote)
+        return idempotent_response(request=request, handler=quote)
 
 
 class GenerationListCreateApi(APIView):
@@ -201,12 +196,12 @@ class GenerationListCreateApi(APIView):
                     webhook_url=body.get("webhook_url", ""),
                     idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
                 )
-            except services.GenerationError as error:
+            except ArtioError as error:
                 raise _api_error(error) from None
             data = GenerationSerializer(generation, context={"request": request}).data
             return Response(data, status=202)
 
-        return idempotent_response(request=request, account=request.account, handler=create)
+        return idempotent_response(request=request, handler=create)
 
     @extend_schema(
         operation_id="generations_list",

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .services import image_fields
+from catalog.schemas import image_fields
 
 # Fields shown as a large text box.
 TEXTAREA_FIELDS = {"prompt", "negative_prompt", "style"}

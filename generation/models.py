@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .aspect import aspect_ratio_parse
 
@@ -201,3 +202,33 @@ class KieCreateSlot(models.Model):
 
     def __str__(self):
         return f"slot {self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST a generation's terminal state to a partner's webhook URL."""
+
+    account = models.ForeignKey("billing.Account", on_delete=models.CASCADE, related_name="+")
+    generation_public_id = models.CharField(max_length=40, db_index=True)
+    event_type = models.CharField(max_length=40)
+    url = models.URLField(max_length=2000)
+    attempt = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # A re-delivered task finds its attempt already claimed and sends nothing twice.
+            models.UniqueConstraint(
+                fields=["generation_public_id", "event_type", "attempt"], name="webhook_attempt_once"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "-created_at"], name="webhook_account_recent")]
+
+    def __str__(self):
+        return f"{self.event_type} {self.generation_public_id} #{self.attempt}"

@@ -8,9 +8,10 @@ from django.db.models import Q
 from django.http import Http404
 
 from catalog.models import AIModel
+from catalog.schemas import image_fields
 
 from . import kie
-from .models import DispatchState, Generation
+from .models import DispatchState, Generation, WebhookDelivery
 
 
 def generation_get_for_owner(*, user, public_id):
@@ -92,9 +93,6 @@ def generations_page_for_owner(*, user, status=None, model_slug=None, before=Non
 
 def generation_last_settings(*, user, model):
     """Return the options of the user's latest generation of `model` (not its prompt or images)."""
-    # Imported here: the services import these selectors.
-    from .services import image_fields
-
     last = (
         Generation.objects.filter(owner=user, model=model)
         .order_by("-created_at", "-id")
@@ -140,3 +138,7 @@ def kie_credit_balance(*, cache_seconds=60):
         result = (None, f"{exc.message} (code {exc.code})" if exc.code else exc.message)
     cache.set("generation:kie-credit", result, cache_seconds)
     return result
+
+
+def webhook_deliveries_for_user(*, user, limit=50):
+    return WebhookDelivery.objects.filter(account__user=user).order_by("-created_at", "-id")[:limit]

@@ -4,9 +4,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from artio.webhooks import WebhookUrlRefused, webhook_url_check
-
 from .models import Status
+from .webhooks import WebhookUrlRefused, webhook_url_check
 
 WEBHOOK_URL_MAX_LENGTH = 500
 

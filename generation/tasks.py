@@ -6,7 +6,7 @@ failure and retries (bounded by Q_CLUSTER max_attempts).
 
 import logging
 
-from . import kie, services
+from . import delivery, kie, pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -15,16 +15,16 @@ logger = logging.getLogger(__name__)
 TASK_BUDGET_SECONDS = 30.0
 
 
-def generation_dispatch(generation_id=None):
+def generation_dispatch():
     """Send queued generations to KIE (best first, not necessarily `generation_id`) at the global rate."""
-    report = services.generations_dispatch(max_seconds=TASK_BUDGET_SECONDS)
+    report = pipeline.generations_dispatch(max_seconds=TASK_BUDGET_SECONDS)
     return {"submitted": len(report.submitted), "failed": len(report.failed), "paused": report.paused}
 
 
 def generation_refresh(generation_id):
     """Re-read one generation from KIE (after its callback). Transient KIE errors are left to the poller."""
     try:
-        return services.generation_refresh(generation_id=generation_id)
+        return pipeline.generation_refresh(generation_id=generation_id)
     except kie.KieError as exc:
         if exc.retryable or exc.alert:
             logger.warning(
@@ -36,4 +36,9 @@ def generation_refresh(generation_id):
 
 def generation_poll():
     """The scheduled sweep (every minute): lost callbacks, deadlines, late results, un-pausing."""
-    return services.generations_poll(max_seconds=TASK_BUDGET_SECONDS)
+    return pipeline.generations_poll(max_seconds=TASK_BUDGET_SECONDS)
+
+
+def partner_webhook_send(generation_pk, attempt=1):
+    """Deliver attempt `attempt` of a finished generation's webhook (a retry schedules the next)."""
+    return delivery.webhook_deliver(generation_pk=generation_pk, attempt=attempt)

@@ -16,10 +16,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from billing.services import account_for_user
-from catalog.models import Family, Plan
+from artio.errors import ArtioError
+from billing.selectors import account_get
+from catalog.models import Family
 
-from . import kie, selectors, services
+from . import kie, pipeline, selectors, services
 from .forms import GenerationForm, form_query_data
 from .models import Status
 
@@ -30,11 +31,10 @@ PAGE_SIZE = 24
 
 def _picker(models, account):
     """Return [(family label, [(model, price_from, locked)])] for the model picker."""
-    rank = Plan.rank(account.plan)
     rows = []
     for model in models:
         prices = sorted(p.credits for p in model.prices.all())
-        rows.append((model, prices[0] if prices else None, Plan.rank(model.min_plan) > rank))
+        rows.append((model, prices[0] if prices else None, not model.allows(account.plan)))
     # Families in the catalogue's declared order (Google first), models in their sort order.
     order = {value: index for index, (value, _label) in enumerate(Family.choices)}
     rows.sort(key=lambda r: (order.get(r[0].family, 99), r[0].sort_order, r[0].slug))
@@ -44,7 +44,7 @@ def _picker(models, account):
 
 
 def _choose_model(models, account, slug):
-    allowed = [m for m in models if Plan.rank(m.min_plan) <= Plan.rank(account.plan)]
+    allowed = [m for m in models if m.allows(account.plan)]
     chosen = next((m for m in models if m.slug == slug), None)
     return chosen or (allowed[0] if allowed else (models[0] if models else None))
 
@@ -64,13 +64,13 @@ def _form_query(model, data):
 
 
 def _quote_context(request, model, data):
-    account = account_for_user(user=request.user)
+    account = account_get(user=request.user)
     context = {"model": model, "account": account, "quote": None, "quote_error": ""}
     try:
         quote, _errors = services.generation_quote_preview(
             user=request.user, model_slug=model.slug, data=data
         )
-    except services.GenerationError as exc:
+    except ArtioError as exc:
         context["quote_error"] = exc.message
         return context
     context["quote"] = quote
@@ -84,7 +84,7 @@ def _quote_context(request, model, data):
 @login_required
 def generate(request):
     """GET: the model picker and the form for the chosen model. POST: create, then show the result page."""
-    account = account_for_user(user=request.user)
+    account = account_get(user=request.user)
     source = request.POST if request.method == "POST" else request.GET
     status, error, form = 200, None, None
     model = selectors.model_for_slug(slug=source.get("model", ""))
@@ -98,7 +98,7 @@ def generate(request):
                     data=form.input_data(),
                     uploads=form.upload_data(),
                 )
-            except services.GenerationError as exc:
+            except ArtioError as exc:
                 if exc.code == "invalid_input":
                     form.add_service_errors(exc.details)
                 error, status = exc, exc.http_status
@@ -119,7 +119,7 @@ def generate(request):
     }
     if model is None:
         return render(request, "generation/generate.html", context)
-    context["locked"] = Plan.rank(model.min_plan) > Plan.rank(account.plan)
+    context["locked"] = not model.allows(account.plan)
     if form is None:
         initial = form_query_data(model, request.GET)
         if not initial and "defaults" not in request.GET:
@@ -151,7 +151,7 @@ def _coerce_initial(form, data):
 @require_GET
 def generate_quote(request):
     """htmx: the Generate button with the exact cost for the form's current options."""
-    account = account_for_user(user=request.user)
+    account = account_get(user=request.user)
     model = selectors.model_for_slug(slug=request.GET.get("model", ""))
     if model is None:
         return HttpResponseNotFound()
@@ -160,7 +160,7 @@ def generate_quote(request):
     data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if v not in (None, "", [])}
     data = {k: v for k, v in data.items() if k not in form.upload_names}
     context = _quote_context(request, model, data)
-    context["locked"] = Plan.rank(model.min_plan) > Plan.rank(account.plan)
+    context["locked"] = not model.allows(account.plan)
     context["paused"] = selectors.dispatch_pause_get() is not None
     return render(request, "generation/generate.html#generate-button", context)
 
@@ -230,11 +230,11 @@ def generation_detail(request, public_id):
 @login_required
 @require_POST
 def generation_rerun(request, public_id):
+    source = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
     try:
-        generation = services.generation_rerun(user=request.user, public_id=public_id)
-    except services.GenerationError as exc:
+        generation = services.generation_rerun(generation=source)
+    except ArtioError as exc:
         messages.error(request, exc.message)
-        source = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
         return redirect(reverse("generate") + "?" + _form_query(source.model, source.input))
     return redirect(generation.get_absolute_url())
 
@@ -243,8 +243,9 @@ def generation_rerun(request, public_id):
 @require_POST
 def generation_cancel(request, public_id):
     """The owner gives up on a stuck generation: fail it and refund it now."""
+    generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
     try:
-        generation = services.generation_cancel_by_owner(user=request.user, public_id=public_id)
+        generation = services.generation_cancel_by_owner(generation=generation)
     except services.NotCancellable as exc:
         messages.error(request, exc.message)
     else:
@@ -257,10 +258,20 @@ def generation_cancel(request, public_id):
 @login_required
 @require_POST
 def generation_delete(request, public_id):
-    selectors.generation_get_for_owner(user=request.user, public_id=public_id)
-    services.generation_hide(user=request.user, public_id=public_id)
+    generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
+    services.generation_hide(generation=generation)
     messages.success(request, "Removed from your images. Your credit history keeps the record.")
     return redirect("generation-list")
+
+
+@login_required
+@require_GET
+def webhook_deliveries(request):
+    """The partner's recent webhook attempts: a page, or the section the API keys page loads."""
+    context = {"deliveries": selectors.webhook_deliveries_for_user(user=request.user, limit=50)}
+    if request.headers.get("HX-Request"):
+        return render(request, "generation/webhook_deliveries.html#deliveries", context)
+    return render(request, "generation/webhook_deliveries.html", context)
 
 
 @csrf_exempt
@@ -289,5 +300,5 @@ def kie_callback(request, token):
     ):
         logger.warning("KIE callback for %s with a bad signature", generation.public_id)
         return HttpResponseForbidden("bad signature")
-    services.generation_callback_received(generation_id=generation.pk)
+    pipeline.generation_callback_received(generation_id=generation.pk)
     return HttpResponse("ok")

@@ -73,7 +73,7 @@ def test_repeat_while_the_first_is_running_is_409(alice, alice_api, enqueued):
     from artio.idempotency import request_fingerprint
 
     IdempotencyRecord.objects.create(
-        account=alice.account,
+        user=alice,
         key="key-1",
         method="POST",
         path="/api/v1/generations",
@@ -94,7 +94,7 @@ def test_a_claim_abandoned_by_a_crashed_request_is_taken_over(alice, alice_api, 
 
     old = timezone.now() - timedelta(minutes=10)
     IdempotencyRecord.objects.create(
-        account=alice.account,
+        user=alice,
         key="key-1",
         method="POST",
         path="/api/v1/generations",

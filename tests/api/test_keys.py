@@ -191,7 +191,7 @@ def test_keys_page_writes_nothing_and_the_secret_comes_with_the_first_key(client
 
     client.post(reverse("api-key-create"), {"name": "laptop"})
 
-    secret = PartnerSettings.objects.get(account__user=alice).webhook_secret
+    secret = PartnerSettings.objects.get(user=alice).webhook_secret
     assert secret in client.get(reverse("api-keys")).content.decode()
 
 
@@ -199,14 +199,14 @@ def test_webhook_secret_is_shown_and_rotates(client, alice):
     client.force_login(alice)
     api_key_create(user=alice)
     page = client.get(reverse("api-keys")).content.decode()
-    secret = PartnerSettings.objects.get(account__user=alice).webhook_secret
+    secret = PartnerSettings.objects.get(user=alice).webhook_secret
     assert secret.startswith("whsec_")
     assert secret in page
 
     response = client.post(reverse("api-webhook-secret-rotate"))
 
     assert response.status_code == 302
-    new_secret = PartnerSettings.objects.get(account__user=alice).webhook_secret
+    new_secret = PartnerSettings.objects.get(user=alice).webhook_secret
     assert new_secret != secret
     assert new_secret in client.get(reverse("api-keys")).content.decode()
 
@@ -224,7 +224,7 @@ def test_command_prints_key_and_webhook_secret(alice):
     raw = text.split("store it now): ")[1].split()[0]
     assert api_key.name == "batch"
     assert raw.startswith(f"artio_{api_key.prefix}_")
-    assert PartnerSettings.objects.get(account__user=alice).webhook_secret in text
+    assert PartnerSettings.objects.get(user=alice).webhook_secret in text
     assert client_for(raw).get("/api/v1/balance").status_code == 200
 
 

@@ -3,9 +3,9 @@
 import pytest
 from django.utils import timezone
 
-from artio.models import WebhookDelivery
 from artio.services import api_key_create
 from billing.services import account_for_user
+from generation.models import WebhookDelivery
 
 
 @pytest.mark.browser

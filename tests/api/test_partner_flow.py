@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.management import call_command
 
-from artio import tasks
-from generation import services as generation_services
+from generation import tasks
+from generation import pipeline
 from generation.models import Generation, Status
 
 from .conftest import client_for, grant
@@ -19,10 +19,10 @@ pytestmark = pytest.mark.django_db
 
 def _run_until_terminal(generation, enqueued, timeout=10):
     """Play the worker: dispatch to KIE, then re-read the task until it is finished."""
-    generation_services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        generation_services.generation_refresh(generation_id=generation.pk)
+        pipeline.generation_refresh(generation_id=generation.pk)
         generation.refresh_from_db()
         if generation.is_terminal:
             return generation
@@ -59,12 +59,12 @@ def test_key_quote_create_webhook_retrieve_ledger(
     with django_capture_on_commit_callbacks(execute=True):
         generation = _run_until_terminal(generation, enqueued)
     assert generation.status == Status.SUCCEEDED
-    webhook_calls = [args for func, args in enqueued if func == "artio.tasks.partner_webhook_send"]
+    webhook_calls = [args for func, args in enqueued if func == "generation.tasks.partner_webhook_send"]
     assert webhook_calls == [(generation.pk,)]
     tasks.partner_webhook_send(*webhook_calls[0])
 
     # then: the partner got a signed webhook with the finished generation
-    from artio.webhooks import webhook_signature_verify
+    from generation.webhooks import webhook_signature_verify
 
     assert len(receiver.received) == 1
     hit = receiver.received[0]
@@ -116,7 +116,7 @@ def test_a_failed_generation_is_refunded_and_the_webhook_says_so(
     with django_capture_on_commit_callbacks(execute=True):
         generation = _run_until_terminal(generation, enqueued)
     for func, args in enqueued:
-        if func == "artio.tasks.partner_webhook_send":
+        if func == "generation.tasks.partner_webhook_send":
             tasks.partner_webhook_send(*args)
 
     assert generation.status == Status.FAILED

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from artio.webhooks import webhook_signature
 from catalog.services import catalog_seed
 from generation.models import Generation
+from generation.webhooks import webhook_signature
 
 from .conftest import grant
 

@@ -8,16 +8,15 @@ import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
-from artio import tasks
-from artio.models import WebhookDelivery
+from generation import tasks
 from artio.services import partner_settings_for_user
-from artio.webhooks import (
+from generation.models import Generation, Status, WebhookDelivery
+from generation.webhooks import (
     WebhookUrlRefused,
     webhook_signature,
     webhook_signature_verify,
     webhook_url_check,
 )
-from generation.models import Generation, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +134,7 @@ def test_non_2xx_is_logged_and_retried_with_backoff(alice_api, receiver, enqueue
 
     tasks.partner_webhook_send(generation.pk)
     first = WebhookDelivery.objects.get(attempt=1)
-    schedule = Schedule.objects.get(func="artio.tasks.partner_webhook_send")
+    schedule = Schedule.objects.get(func="generation.tasks.partner_webhook_send")
     assert first.status_code == 500 and not first.succeeded and first.error == "HTTP 500"
     assert schedule.schedule_type == Schedule.ONCE
     assert schedule.args == f"{generation.pk},2"
@@ -167,7 +166,7 @@ def test_retries_stop_after_a_day(alice_api, receiver, enqueued):
     tasks.partner_webhook_send(generation.pk, 12)
 
     assert WebhookDelivery.objects.get(attempt=12).next_attempt_at is None
-    assert not Schedule.objects.filter(func="artio.tasks.partner_webhook_send").exists()
+    assert not Schedule.objects.filter(func="generation.tasks.partner_webhook_send").exists()
 
 
 def test_redirects_are_not_followed(alice_api, receiver, enqueued):
@@ -200,7 +199,7 @@ def test_a_timeout_is_a_failed_attempt(alice_api, enqueued, monkeypatch):
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)  # accepts the connection, never answers
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
-    monkeypatch.setattr("artio.webhooks.READ_TIMEOUT", 0.3)
+    monkeypatch.setattr("generation.webhooks.READ_TIMEOUT", 0.3)
     created = alice_api.post(
         "/api/v1/generations",
         {"model": "google/imagen4-fast", "input": {"prompt": "a fox"}, "webhook_url": url},
@@ -243,9 +242,9 @@ def test_deliveries_are_listed_on_the_keys_page_for_their_owner_only(
     tasks.partner_webhook_send(generation.pk)
 
     client.force_login(alice)
-    mine = client.get("/account/api-keys/").content.decode()
+    mine = client.get("/account/webhook-deliveries/").content.decode()
     client.force_login(bob)
-    theirs = client.get("/account/api-keys/").content.decode()
+    theirs = client.get("/account/webhook-deliveries/").content.decode()
 
     assert generation.public_id in mine
     assert generation.public_id not in theirs

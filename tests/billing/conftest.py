@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import stripe
 
-from billing import services, stripe_gateway
+from billing import payments, stripe_gateway
 from billing.models import TopUp
 from catalog.models import CatalogSettings
 
@@ -117,8 +117,8 @@ def make_topup(half_cent_rate):
     """Return a factory of pending top-ups with a (sandbox) Checkout Session, as the Buy button makes."""
 
     def make(user, amount_cents=1000):
-        topup = services.topup_create(user=user, amount_cents=amount_cents)
-        services.topup_checkout_start(
+        topup = payments.topup_create(user=user, amount_cents=amount_cents)
+        payments.topup_checkout_start(
             topup=topup, email=user.email, success_url="http://t/s?session_id={CHECKOUT_SESSION_ID}",
             cancel_url="http://t/c",
         )  # fmt: skip

@@ -85,7 +85,7 @@ def test_account_change_page_shows_ledger_inline_and_keeps_balance_read_only(cli
     page = client.get(f"{CHANGELIST}{account.pk}/change/").content.decode()
     client.post(
         f"{CHANGELIST}{account.pk}/change/",
-        {"plan": "premium", "discount_percent": "10", "balance": "999999",
+        {"plan": "premium", "balance": "999999",
          "ledger-TOTAL_FORMS": "1", "ledger-INITIAL_FORMS": "1", "ledger-MIN_NUM_FORMS": "0",
          "ledger-MAX_NUM_FORMS": "1000"},
     )  # fmt: skip

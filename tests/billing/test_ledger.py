@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from billing import services
+from billing import payments, services
 from billing.models import Account, LedgerEntry, LedgerKind
 from billing.selectors import ledger_audit
 
@@ -155,7 +155,7 @@ def test_same_session_under_20_event_ids_concurrently_credits_once(alice, make_t
     topup = make_topup(alice)
 
     def deliver(i):
-        return services.stripe_event_process(
+        return payments.stripe_event_process(
             event=make_event("checkout.session.completed", session_obj(topup), evt_id=f"evt_many_{i}")
         )
 
@@ -169,17 +169,17 @@ def test_same_session_under_20_event_ids_concurrently_credits_once(alice, make_t
 def test_charges_racing_a_dispute_and_a_refund_keep_the_ledger_continuous(alice, make_topup):
     # given a paid $10 top-up (2000 credits)
     topup = make_topup(alice)
-    services.stripe_event_process(event=make_event("checkout.session.completed", session_obj(topup)))
+    payments.stripe_event_process(event=make_event("checkout.session.completed", session_obj(topup)))
     account = Account.objects.get(user=alice)
 
     # when 40 charges of 10 race a partial refund and a dispute of that payment
     def act(i):
         if i == 0:
-            return services.stripe_event_process(
+            return payments.stripe_event_process(
                 event=make_event("charge.refunded", charge_obj(topup, amount_refunded=250))
             )
         if i == 1:
-            return services.stripe_event_process(
+            return payments.stripe_event_process(
                 event=make_event("charge.dispute.created", dispute_obj(topup, status="needs_response"))
             )
         try:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from artio.errors import ArtioError
 from billing.models import Account, LedgerEntry, LedgerKind
 from generation import services as generation_services
 from generation.models import Generation
@@ -30,7 +31,7 @@ def test_refund_debt_blocks_generation_until_topped_up(alice, make_topup, post_e
     assert Account.objects.get(user=alice).balance == -4
 
     # when the user tries to generate again
-    with pytest.raises(generation_services.GenerationError) as refused:
+    with pytest.raises(ArtioError) as refused:
         _generate(alice)
 
     # then it is refused as insufficient credits, and nothing was charged or created
@@ -46,7 +47,7 @@ def test_disputed_account_cannot_generate_despite_a_positive_balance(alice, make
     post_event(make_event("charge.dispute.created", dispute_obj(first, status="needs_response")))
     assert Account.objects.get(user=alice).balance == 2000  # the other top-up's credits remain
 
-    with pytest.raises(generation_services.GenerationError) as refused:
+    with pytest.raises(ArtioError) as refused:
         _generate(alice)
 
     assert refused.value.code == "account_frozen"

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from billing import services
+from billing import payments, services
 from billing.models import Account, LedgerEntry, LedgerKind, StripeEvent, TopUp, TopUpStatus
 from billing.selectors import ledger_audit
 from catalog.models import Plan
@@ -114,8 +114,8 @@ def test_webhook_then_success_page_grants_once(alice, client, make_topup, post_e
 def test_fulfil_called_twice_writes_one_row(alice, make_topup):
     topup = make_topup(alice)
 
-    services.topup_fulfil(session=session_obj(topup))
-    services.topup_fulfil(session=session_obj(topup))
+    payments.topup_fulfil(session=session_obj(topup))
+    payments.topup_fulfil(session=session_obj(topup))
 
     assert LedgerEntry.objects.filter(kind=LedgerKind.TOPUP).count() == 1
     assert _balance(alice) == 2000

@@ -1,8 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+from artio.models import PartnerSettings
 from artio.services import api_key_create
-from billing.services import account_for_user
 from catalog.models import AIModel, Price
 from catalog.schemas import schema_check
 from tests.catalog.test_seed import SEED_PRICES
@@ -86,10 +86,8 @@ def test_inactive_model_is_not_found(api):
 
 @pytest.mark.django_db
 def test_signed_in_partner_sees_discounted_prices_rounded_up(api, alice):
-    account = account_for_user(user=alice)
-    account.discount_percent = 15
-    account.save(update_fields=["discount_percent"])
     _, raw_key = api_key_create(user=alice)
+    PartnerSettings.objects.filter(user=alice).update(discount_percent=15)
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
 
     models = {m["slug"]: m for m in api.get("/api/v1/models").json()}

@@ -8,7 +8,7 @@ from django.db import OperationalError
 
 from billing.services import account_for_user, balance_adjust
 from catalog.services import catalog_seed
-from generation.services import enqueue
+from generation import pipeline
 
 
 @pytest.fixture(autouse=True)
@@ -57,9 +57,9 @@ class TaskRunner:
 @pytest.fixture
 def tasks(monkeypatch):
     runner = TaskRunner()
-    monkeypatch.setattr(enqueue, "task_enqueue", runner)
+    monkeypatch.setattr(pipeline, "task_enqueue", runner)
     # This stand-in broker is not a table in the database, so tasks are handed over on commit.
-    monkeypatch.setattr(enqueue, "broker_in_database", lambda: False)
+    monkeypatch.setattr(pipeline, "broker_in_database", lambda: False)
     return runner
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from generation import services
+from generation import pipeline, services
 from generation.models import Generation, Status
 
 FAST = "google/imagen4-fast"
@@ -63,7 +63,7 @@ def test_admin_index_shows_kie_credit_and_the_paused_banner(client, staff, kie):
     client.force_login(staff)
     html = client.get(reverse("admin:index")).content.decode()
     assert "KIE account credit: <strong>1000000</strong>" in html
-    services.dispatch_pause(reason="KIE answered 402: Credits insufficient")
+    pipeline.dispatch_pause(reason="KIE answered 402: Credits insufficient")
     html = client.get(reverse("admin:index")).content.decode()
     assert "Dispatch to KIE is <strong>paused</strong>" in html and "Credits insufficient" in html
 
@@ -101,7 +101,7 @@ def test_admin_recheck_action_reads_kie(client, staff, alice, fund, tasks, kie):
     fund(alice, 50)
     tasks.run = False
     generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": "x"})
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     client.force_login(staff)
     changelist = reverse("admin:generation_generation_changelist")
     import time

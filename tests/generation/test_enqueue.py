@@ -4,9 +4,8 @@ import pytest
 from django.db import transaction
 from django_q.models import OrmQ
 
-from generation import services
+from generation import pipeline, services
 from generation.models import Generation
-from generation.services import enqueue
 
 FAST = "google/imagen4-fast"
 
@@ -17,7 +16,7 @@ class Rollback(Exception):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_dispatch_task_is_queued_in_the_same_transaction_as_the_generation(alice, fund):
-    assert enqueue.broker_in_database()  # the tests, like `make run`, use the ORM broker
+    assert pipeline.broker_in_database()  # the tests, like `make run`, use the ORM broker
     fund(alice, 20)
     # when the surrounding transaction rolls back, neither the generation nor its task is left
     with pytest.raises(Rollback), transaction.atomic():
@@ -26,6 +25,6 @@ def test_the_dispatch_task_is_queued_in_the_same_transaction_as_the_generation(a
         raise Rollback
     assert not Generation.objects.exists() and OrmQ.objects.count() == 0
     # and when it commits, both are there
-    generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": "kept"})
+    services.generation_create(user=alice, model_slug=FAST, data={"prompt": "kept"})
     [task] = [queued.task for queued in OrmQ.objects.all()]
-    assert task["func"] == "generation.tasks.generation_dispatch" and task["args"] == (generation.pk,)
+    assert task["func"] == "generation.tasks.generation_dispatch" and task["args"] == ()

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import LedgerEntry, LedgerKind
-from generation import services
+from generation import pipeline, services
 from generation.models import Generation, Status
 
 FAST = "google/imagen4-fast"  # typical 10 s, so "stuck" after the 2-minute floor
@@ -95,10 +95,10 @@ def test_a_queued_generation_stuck_behind_a_pause_can_be_cancelled(alice_client,
     age(generation, seconds=600, submitted=False)
     html = alice_client.get(generation.get_absolute_url()).content.decode()
     assert "If it is not done by" not in html  # no deadline runs before KIE has it
-    services.generation_cancel_by_owner(user=alice, public_id=generation.public_id)
+    services.generation_cancel_by_owner(generation=generation)
     generation.refresh_from_db()
     assert generation.status == Status.FAILED and refunds(generation).count() == 1
-    assert services.generations_dispatch(max_seconds=1).submitted == []
+    assert pipeline.generations_dispatch(max_seconds=1).submitted == []
 
 
 @pytest.mark.django_db
@@ -109,7 +109,7 @@ def test_a_succeeded_generation_is_never_cancelled(alice, fund, tasks):
     age(generation, seconds=600)
     Generation.objects.filter(pk=generation.pk).update(status=Status.SUCCEEDED)
     with pytest.raises(services.NotCancellable):
-        services.generation_cancel_by_owner(user=alice, public_id=generation.public_id)
+        services.generation_cancel_by_owner(generation=generation)
     generation.refresh_from_db()
     assert generation.status == Status.SUCCEEDED and not refunds(generation).exists()
 

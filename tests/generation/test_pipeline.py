@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 
+from artio.errors import ArtioError
 from billing.models import LedgerEntry, LedgerKind
-from generation import services
+from generation import pipeline, services
 from generation.kie import KieClient, KieError, kie_client
 from generation.models import Generation, Status
-from generation.services import dispatch, outcome, poll
 
 from .conftest import read, wait_for
 
@@ -41,10 +41,10 @@ def test_submit_to_success_over_real_http_stores_images(alice, fund, kie, tasks,
     assert generation.status == Status.QUEUED
     assert generation.credits_charged == 8
     assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -8)]
-    assert tasks.named("generation.tasks.generation_dispatch") == [(generation.pk,)]
+    assert tasks.named("generation.tasks.generation_dispatch") == [()]
     # when: the worker dispatches; the callback then triggers the re-read
     tasks.run = True
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     read(generation.refresh_from_db)
     assert generation.status in (Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED)
     assert generation.kie_task_id in kie.tasks
@@ -79,7 +79,7 @@ def test_kie_failure_fails_and_refunds_exactly_once(
     wait_for(lambda: kie.tasks[generation.kie_task_id].state == "fail" or _refresh_done(generation))
     # the callback never reaches us here; the re-read is what a callback or the poller triggers
     for _ in range(3):
-        services.generation_refresh(generation_id=generation.pk)
+        pipeline.generation_refresh(generation_id=generation.pk)
     generation.refresh_from_db()
     assert generation.status == Status.FAILED
     assert generation.refunded and generation.refunded_credits == 4
@@ -89,7 +89,7 @@ def test_kie_failure_fails_and_refunds_exactly_once(
 
 
 def _refresh_done(generation):
-    services.generation_refresh(generation_id=generation.pk)
+    pipeline.generation_refresh(generation_id=generation.pk)
     return Generation.objects.get(pk=generation.pk).is_terminal
 
 
@@ -103,7 +103,7 @@ def test_callback_twice_or_late_gives_one_outcome(alice, fund, kie, tasks, live_
     tasks.run = False
     generation = create(alice)
     tasks.run = True
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     read(generation.refresh_from_db)
     if mode == "late":
         # the poller gets there first; the late callback must change nothing
@@ -125,20 +125,20 @@ def test_callback_twice_or_late_gives_one_outcome(alice, fund, kie, tasks, live_
 def test_lost_callback_is_picked_up_by_the_poller(
     alice, fund, kie, tasks, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(poll, "POLL_AFTER_SECONDS", 0)
+    monkeypatch.setattr(pipeline, "POLL_AFTER_SECONDS", 0)
     kie.callbacks_enabled = False
     fund(alice, 20)
     with django_capture_on_commit_callbacks(execute=True):
         generation = create(alice)
     generation.refresh_from_db()
     wait_for(lambda: kie.tasks[generation.kie_task_id].due < time.time())
-    summary = services.generations_poll(max_seconds=5)
+    summary = pipeline.generations_poll(max_seconds=5)
     generation.refresh_from_db()
     assert summary["refreshed"] >= 1
     assert generation.status == Status.SUCCEEDED
     assert generation.images.count() == 1
     # a second sweep finds nothing to do
-    services.generations_poll(max_seconds=5)
+    pipeline.generations_poll(max_seconds=5)
     assert generation.images.count() == 1
     assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4)]
 
@@ -149,21 +149,21 @@ def test_worker_killed_after_create_task_still_ends_once(alice, fund, kie, tasks
     fund(alice, 20)
     tasks.run = False
     generation = create(alice)
-    real = services.generation_submit
+    real = pipeline.generation_submit
 
     def die_after_kie(*, generation, client, report):
         client.create_task(model=generation.model.kie_model, input={"prompt": "x"}, callback_url=None)
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(dispatch, "generation_submit", die_after_kie)
+    monkeypatch.setattr(pipeline, "generation_submit", die_after_kie)
     with pytest.raises(SystemExit):
-        services.generations_dispatch(max_seconds=5)
+        pipeline.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     assert generation.status == Status.QUEUED and generation.claimed_until is not None
     # django-q2 re-delivers after `retry` (> the lease): the lease has expired by then
     Generation.objects.filter(pk=generation.pk).update(claimed_until=generation.created_at)
-    monkeypatch.setattr(dispatch, "generation_submit", real)
-    services.generations_dispatch(max_seconds=5)
+    monkeypatch.setattr(pipeline, "generation_submit", real)
+    pipeline.generations_dispatch(max_seconds=5)
     wait_for(lambda: _refresh_done(generation))
     generation.refresh_from_db()
     assert generation.status == Status.SUCCEEDED
@@ -181,10 +181,10 @@ def test_worker_killed_after_storing_images_does_not_duplicate_them(
     wait_for(lambda: kie.tasks[generation.kie_task_id].due < time.time())
     record = kie_client().record_info(task_id=generation.kie_task_id)
     # the first worker stored the images, then died before moving the status
-    outcome._images_store(generation=generation, urls=record.result_urls)
+    pipeline._images_store(generation=generation, urls=record.result_urls)
     # the re-delivered task runs from the start
-    services.generation_refresh(generation_id=generation.pk)
-    services.generation_refresh(generation_id=generation.pk)
+    pipeline.generation_refresh(generation_id=generation.pk)
+    pipeline.generation_refresh(generation_id=generation.pk)
     generation.refresh_from_db()
     assert generation.status == Status.SUCCEEDED
     assert generation.images.count() == 2
@@ -199,13 +199,13 @@ def test_deadline_fails_and_refunds_then_a_late_success_still_stores_images(
 ):
     kie.set_latency(1.0)
     kie.callbacks_enabled = False
-    monkeypatch.setattr(poll, "POLL_AFTER_SECONDS", 0)
+    monkeypatch.setattr(pipeline, "POLL_AFTER_SECONDS", 0)
     fund(alice, 20)
     with django_capture_on_commit_callbacks(execute=True):
         generation = create(alice)
     generation.refresh_from_db()
     settings.KIE_DEADLINE_SECONDS = 0
-    summary = services.generations_poll(max_seconds=5)
+    summary = pipeline.generations_poll(max_seconds=5)
     generation.refresh_from_db()
     assert summary["deadline"] == 1
     assert generation.status == Status.FAILED and generation.error_code == "deadline"
@@ -213,7 +213,7 @@ def test_deadline_fails_and_refunds_then_a_late_success_still_stores_images(
     # KIE finishes after all; the next sweep stores the images and keeps the refund
     wait_for(lambda: kie.tasks[generation.kie_task_id].due < time.time())
     Generation.objects.filter(pk=generation.pk).update(last_checked_at=None)
-    services.generations_poll(max_seconds=5)
+    pipeline.generations_poll(max_seconds=5)
     generation.refresh_from_db()
     assert generation.status == Status.FAILED and generation.refunded
     assert generation.images.count() == 1
@@ -227,23 +227,23 @@ def test_kie_key_or_credit_problem_pauses_dispatch_and_keeps_work_queued(alice, 
     tasks.run = False
     generation = create(alice)
     kie.fail_next(code, "Credits insufficient" if code == 402 else "Unauthorized")
-    report = services.generations_dispatch(max_seconds=5)
+    report = pipeline.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     assert report.paused
-    assert services.dispatch_is_paused()
+    assert pipeline.dispatch_is_paused()
     assert generation.status == Status.QUEUED and not generation.refunded
     assert generation.claimed_until is None
     # while paused nothing new is charged
     balance = generation.account.__class__.objects.get(pk=generation.account_id).balance
-    with pytest.raises(services.GenerationError) as excinfo:
+    with pytest.raises(ArtioError) as excinfo:
         create(alice)
     assert excinfo.value.code == "provider_unavailable" and excinfo.value.http_status == 503
     assert generation.account.__class__.objects.get(pk=generation.account_id).balance == balance
-    assert services.generations_dispatch(max_seconds=1).submitted == []
+    assert pipeline.generations_dispatch(max_seconds=1).submitted == []
     # KIE's credit check succeeds again → the poller resumes and the queued work goes out
-    summary = services.generations_poll(max_seconds=5)
+    summary = pipeline.generations_poll(max_seconds=5)
     assert summary["resumed"] is True
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     assert generation.status == Status.SUBMITTED
 
@@ -254,17 +254,17 @@ def test_a_402_while_re_reading_a_task_pauses_dispatch_too(alice, fund, kie, tas
     fund(alice, 20)
     tasks.run = False
     generation = create(alice)
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     assert generation.status == Status.SUBMITTED
 
     # when KIE answers 402 to the re-read (our KIE account ran dry meanwhile)
     kie.fail_next(402, "Credits insufficient", endpoint="recordInfo")
     with pytest.raises(KieError):
-        services.generation_refresh(generation_id=generation.pk)
+        pipeline.generation_refresh(generation_id=generation.pk)
 
     # then new work stops going out, and the generation is untouched for a later re-read
-    assert services.dispatch_is_paused()
+    assert pipeline.dispatch_is_paused()
     generation.refresh_from_db()
     assert generation.status == Status.SUBMITTED and not generation.refunded
 
@@ -274,15 +274,15 @@ def test_transient_kie_errors_keep_it_queued_then_give_up_and_refund(alice, fund
     fund(alice, 20)
     tasks.run = False
     generation = create(alice)
-    kie.fail_next(500, "Server Error", times=services.DISPATCH_MAX_ATTEMPTS)
-    for attempt in range(1, services.DISPATCH_MAX_ATTEMPTS):
-        services.generations_dispatch(max_seconds=2)
+    kie.fail_next(500, "Server Error", times=pipeline.DISPATCH_MAX_ATTEMPTS)
+    for attempt in range(1, pipeline.DISPATCH_MAX_ATTEMPTS):
+        pipeline.generations_dispatch(max_seconds=2)
         generation.refresh_from_db()
         assert generation.status == Status.QUEUED
         assert generation.dispatch_attempts == attempt
         assert generation.claimed_until > generation.created_at  # backing off
         Generation.objects.filter(pk=generation.pk).update(claimed_until=None)
-    services.generations_dispatch(max_seconds=2)
+    pipeline.generations_dispatch(max_seconds=2)
     generation.refresh_from_db()
     assert generation.status == Status.FAILED and generation.error_code == "provider_error"
     assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4), (LedgerKind.GENERATION_REFUND, 4)]
@@ -294,7 +294,7 @@ def test_kie_rejecting_the_input_fails_and_refunds(alice, fund, kie, tasks):
     tasks.run = False
     generation = create(alice)
     kie.fail_next(422, "aspect_ratio invalid")
-    services.generations_dispatch(max_seconds=2)
+    pipeline.generations_dispatch(max_seconds=2)
     generation.refresh_from_db()
     assert generation.status == Status.FAILED and generation.error_code == "rejected"
     assert "aspect_ratio invalid" in generation.error_message
@@ -311,7 +311,7 @@ def test_premium_accounts_are_dispatched_first(make_user, fund, kie, tasks):
     premium = make_user()
     fund(premium, 10, plan="premium")
     late_premium = create(premium)
-    report = services.generations_dispatch(max_seconds=5, max_count=2)
+    report = pipeline.generations_dispatch(max_seconds=5, max_count=2)
     assert report.submitted == [late_premium.public_id, early[0].public_id]
 
 
@@ -326,7 +326,7 @@ def test_staff_fail_and_refund_happens_once_and_leaves_finished_work_alone(alice
     assert generation.status == Status.FAILED and generation.error_code == "cancelled"
     assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4), (LedgerKind.GENERATION_REFUND, 4)]
     # a cancelled generation is never sent
-    assert services.generations_dispatch(max_seconds=1).submitted == []
+    assert pipeline.generations_dispatch(max_seconds=1).submitted == []
 
 
 @pytest.mark.django_db
@@ -344,7 +344,7 @@ def test_terminal_state_with_webhook_url_enqueues_the_partner_webhook(
             webhook_url="https://example.com/hook",
         )
         services.generation_cancel(generation_id=generation.pk)
-    assert tasks.named("artio.tasks.partner_webhook_send") == [(generation.pk,)]
+    assert tasks.named("generation.tasks.partner_webhook_send") == [(generation.pk,)]
 
 
 @pytest.mark.django_db
@@ -357,12 +357,12 @@ def test_a_callback_faster_than_recording_the_task_id_is_not_lost(alice, fund, k
     def create_then_callback(self, **kwargs):
         task_id = real_create(self, **kwargs)
         # KIE finishes and calls back before our worker has stored the task id
-        services.generation_callback_received(generation_id=generation.pk)
+        pipeline.generation_callback_received(generation_id=generation.pk)
         return task_id
 
     monkeypatch.setattr(KieClient, "create_task", create_then_callback)
     tasks.run = True
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     refreshes = tasks.named("generation.tasks.generation_refresh")
     assert refreshes == [(generation.pk,), (generation.pk,)]  # the callback's, then the submit's
     wait_for(lambda: _refresh_done(generation))

@@ -9,8 +9,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from artio.errors import ArtioError
 from billing.models import Account, LedgerKind
-from generation import ratelimit, services
+from generation import pipeline, ratelimit, services
 from generation.models import Generation, Status
 
 FAST = "google/imagen4-fast"
@@ -75,7 +76,7 @@ def test_a_burst_of_200_is_dispatched_at_the_configured_rate_without_a_429(
     _burst(make_user, fund, tasks, 200)
     # when
     started = time.monotonic()
-    report = services.generations_dispatch(max_seconds=30)
+    report = pipeline.generations_dispatch(max_seconds=30)
     elapsed = time.monotonic() - started
     # then: all sent, none refused by KIE, never more than 40 in any second, and smoothed, not failed
     assert len(report.submitted) == 200 and report.failed == [] and report.deferred == []
@@ -94,7 +95,7 @@ def test_many_workers_share_one_rate_budget(make_user, fund, kie, tasks, setting
 
     def worker(_):
         try:
-            return services.generations_dispatch(max_seconds=30)
+            return pipeline.generations_dispatch(max_seconds=30)
         finally:
             connections.close_all()
 
@@ -120,7 +121,7 @@ def test_concurrent_generations_never_overdraw_the_balance(alice, fund, tasks):
         try:
             services.generation_create(user=alice, model_slug=FAST, data={"prompt": f"race {i}"})
             return "ok"
-        except services.GenerationError as exc:
+        except ArtioError as exc:
             return exc.code
         finally:
             connections.close_all()
@@ -163,8 +164,8 @@ def test_owner_cancel_racing_the_deadline_and_staff_refunds_once(alice, fund, ta
         created_at=then, submitted_at=then, status=Status.RUNNING, kie_task_id="stuck"
     )
     racers = [
-        lambda: services.generation_cancel_by_owner(user=alice, public_id=generation.public_id),
-        lambda: services.generation_fail(generation_id=generation.pk, code="deadline"),
+        lambda: services.generation_cancel_by_owner(generation=generation),
+        lambda: pipeline.generation_fail(generation_id=generation.pk, code="deadline"),
         lambda: services.generation_cancel(generation_id=generation.pk),
     ] * 4
     barrier = threading.Barrier(len(racers))

@@ -8,8 +8,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
+from artio.errors import ArtioError
+from artio.models import PartnerSettings
+from artio.services import partner_settings_for_user
 from billing.models import LedgerEntry
-from generation import services
+from generation import pipeline, services
 from generation.models import Generation, Status
 
 FAST = "google/imagen4-fast"
@@ -44,7 +47,7 @@ def nothing_charged(account):
 )
 def test_bad_input_is_refused_with_field_errors_and_no_charge(alice, fund, tasks, data, field, words):
     account = fund(alice, 50)
-    with pytest.raises(services.GenerationError) as excinfo:
+    with pytest.raises(ArtioError) as excinfo:
         services.generation_create(user=alice, model_slug=FAST, data=data)
     error = excinfo.value
     assert error.code == "invalid_input" and error.http_status == 400
@@ -56,7 +59,7 @@ def test_bad_input_is_refused_with_field_errors_and_no_charge(alice, fund, tasks
 @pytest.mark.django_db
 def test_unknown_or_inactive_model_is_not_found(alice, fund):
     fund(alice, 50)
-    with pytest.raises(services.GenerationError) as excinfo:
+    with pytest.raises(ArtioError) as excinfo:
         services.generation_create(user=alice, model_slug="nope/nope", data={"prompt": "x"})
     assert excinfo.value.code == "not_found" and excinfo.value.http_status == 404
 
@@ -64,7 +67,7 @@ def test_unknown_or_inactive_model_is_not_found(alice, fund):
 @pytest.mark.django_db
 def test_model_above_the_plan_needs_an_upgrade(alice, fund):
     account = fund(alice, 50)
-    with pytest.raises(services.GenerationError) as excinfo:
+    with pytest.raises(ArtioError) as excinfo:
         services.generation_create(user=alice, model_slug="google/imagen4-ultra", data={"prompt": "x"})
     assert excinfo.value.code == "plan_required" and excinfo.value.http_status == 403
     assert nothing_charged(account)
@@ -73,7 +76,7 @@ def test_model_above_the_plan_needs_an_upgrade(alice, fund):
 @pytest.mark.django_db
 def test_too_few_credits_says_how_many(alice, fund):
     fund(alice, 7)
-    with pytest.raises(services.GenerationError) as excinfo:
+    with pytest.raises(ArtioError) as excinfo:
         services.generation_create(user=alice, model_slug=FAST, data={"prompt": "x", "num_images": 2})
     assert excinfo.value.code == "insufficient_credits" and excinfo.value.http_status == 402
     assert excinfo.value.details == {"required": 8, "balance": 7}
@@ -85,16 +88,16 @@ def test_frozen_account_cannot_generate(alice, fund):
     account = fund(alice, 50)
     account.frozen = True
     account.save(update_fields=["frozen"])
-    with pytest.raises(services.GenerationError) as excinfo:
+    with pytest.raises(ArtioError) as excinfo:
         services.generation_create(user=alice, model_slug=FAST, data={"prompt": "x"})
     assert excinfo.value.code == "account_frozen" and excinfo.value.http_status == 403
 
 
 @pytest.mark.django_db
 def test_quote_matches_the_charge_and_applies_the_discount(alice, fund, tasks):
-    account = fund(alice, 50)
-    account.discount_percent = 10
-    account.save(update_fields=["discount_percent"])
+    fund(alice, 50)
+    partner_settings_for_user(user=alice)
+    PartnerSettings.objects.filter(user=alice).update(discount_percent=10)
     quote = services.generation_quote(user=alice, model_slug=FAST, data={"prompt": "x", "num_images": 3})
     assert (quote.base_credits, quote.credits) == (12, 11)  # 10 % off, rounded up
     tasks.run = False
@@ -150,7 +153,7 @@ def submitted(alice, fund, kie, tasks):
     fund(alice, 50)
     tasks.run = False
     generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": "x"})
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     assert generation.status == Status.SUBMITTED
     tasks.calls.clear()
@@ -214,7 +217,7 @@ def test_callback_body_is_never_trusted(client, alice, fund, kie, tasks):
     kie.set_latency(60)
     tasks.run = False
     generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": "x"})
-    services.generations_dispatch(max_seconds=5)
+    pipeline.generations_dispatch(max_seconds=5)
     generation.refresh_from_db()
     tasks.run = True
     url = reverse("generation-kie-callback", args=[generation.callback_token])

@@ -6,8 +6,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from artio.errors import ArtioError
 from artio.models import User
-from generation import kie, services
+from generation import kie, pipeline, services
 from generation.models import Generation, Status
 
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
             raise CommandError(f"--input is not JSON: {exc}") from exc
         try:
             generation = services.generation_create(user=user, model_slug=model_slug, data=data, source="web")
-        except services.GenerationError as exc:
+        except ArtioError as exc:
             details = ""
             if exc.code == "invalid_input":
                 details = "".join(f"\n  {field}: {' '.join(msgs)}" for field, msgs in exc.details.items())
@@ -69,9 +70,9 @@ class Command(BaseCommand):
                 return generation
             try:
                 if generation.status == Status.QUEUED:
-                    services.generations_dispatch(max_seconds=10.0, max_count=1)
+                    pipeline.generations_dispatch(max_seconds=10.0, max_count=1)
                 else:
-                    services.generation_refresh(generation_id=generation.pk)
+                    pipeline.generation_refresh(generation_id=generation.pk)
             except kie.KieError as exc:
                 self.stderr.write(f"KIE: {exc.message} (will retry)")
             generation.refresh_from_db()
@@ -79,5 +80,5 @@ class Command(BaseCommand):
                 return generation
             time.sleep(2)
         if generation.status in (Status.SUBMITTED, Status.RUNNING):
-            services.generations_poll(max_seconds=10.0)
+            pipeline.generations_poll(max_seconds=10.0)
         return Generation.objects.get(pk=generation.pk)

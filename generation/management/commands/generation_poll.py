@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from generation import services
+from generation import pipeline
 
 
 class Command(BaseCommand):
@@ -16,8 +16,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, loop, every, **options):
         while True:
-            report = services.generations_dispatch(max_seconds=20.0)
-            summary = services.generations_poll(max_seconds=40.0)
+            report = pipeline.generations_dispatch(max_seconds=20.0)
+            summary = pipeline.generations_poll(max_seconds=40.0)
             self.stdout.write(f"submitted {len(report.submitted)}, failed {len(report.failed)}, {summary}")
             if not loop:
                 return

@@ -1,4 +1,7 @@
-"""Writes to accounts and the ledger. Every balance change goes through `_ledger_post`."""
+"""Writes to accounts and the ledger. Every balance change goes through `ledger_post`.
+
+Errors are ArtioError (artio/errors.py), so pages and the partner API show them alike.
+"""
 
 import logging
 import uuid
@@ -6,22 +9,31 @@ import uuid
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from ..models import Account, BillingSettings, FrozenCause, LedgerEntry, LedgerKind
+from artio.errors import ArtioError
+
+from .models import Account, BillingSettings, FrozenCause, LedgerEntry, LedgerKind
 
 logger = logging.getLogger("billing")
 
 
-class BillingError(Exception):
-    """A charge that must not happen; the message is fit to show the user."""
+class BillingError(ArtioError):
+    """A charge or purchase that must not happen; the message is fit to show the user."""
 
 
 class InsufficientCredits(BillingError):
+    code, http_status = "insufficient_credits", 402
+
     def __init__(self, *, required, balance):
         self.required, self.balance = required, balance
-        super().__init__(f"This costs {required} credits; your balance is {balance}.")
+        super().__init__(
+            f"This costs {required} credits; your balance is {balance}.",
+            details={"required": required, "balance": balance},
+        )
 
 
 class AccountFrozen(BillingError):
+    code, http_status = "account_frozen", 403
+
     def __init__(self, *, reason=""):
         self.reason = reason
         super().__init__("This account is frozen" + (f": {reason}" if reason else "") + ".")
@@ -33,7 +45,7 @@ def account_for_user(*, user):
     return account
 
 
-def _ledger_post(
+def ledger_post(
     *, account_id, amount, kind, reference, description="", created_by=None, only_if=None, topup_id=None
 ):
     """Move the balance by `amount` and write its ledger row, in the caller's transaction.
@@ -62,16 +74,27 @@ def _ledger_post(
         )
 
 
-def _ledger_post_once(*, account_id, kind, reference, **kwargs):
+def ledger_post_once(*, account_id, kind, reference, **kwargs):
     """Post a row that must exist at most once per (kind, reference); a repeat returns the first."""
     existing = LedgerEntry.objects.filter(kind=kind, reference=str(reference)).first()
     if existing:
         return existing
     try:
-        return _ledger_post(account_id=account_id, kind=kind, reference=reference, **kwargs)
+        return ledger_post(account_id=account_id, kind=kind, reference=reference, **kwargs)
     except IntegrityError:
         # A concurrent post of the same reference won the race; it is the one that counts.
         return LedgerEntry.objects.get(kind=kind, reference=str(reference))
+
+
+def spend_check(*, account, amount):
+    """Raise AccountFrozen or InsufficientCredits when `account` (as read) cannot pay `amount`.
+
+    An early answer before slow work (an upload); `credits_charge` alone decides, under concurrency.
+    """
+    if account.frozen:
+        raise AccountFrozen(reason=account.frozen_reason)
+    if account.balance < amount:
+        raise InsufficientCredits(required=amount, balance=account.balance)
 
 
 def credits_charge(*, account_id, amount, reference, kind=LedgerKind.GENERATION_CHARGE, description=""):
@@ -83,7 +106,7 @@ def credits_charge(*, account_id, amount, reference, kind=LedgerKind.GENERATION_
     """
     if amount <= 0:
         raise ValueError("A charge must be a positive number of credits.")
-    entry = _ledger_post(
+    entry = ledger_post(
         account_id=account_id,
         amount=-amount,
         kind=kind,
@@ -103,7 +126,7 @@ def credits_refund(*, account_id, amount, reference, description=""):
     """Give back `amount` credits for `reference` exactly once; a repeat returns the first row."""
     if amount <= 0:
         raise ValueError("A refund must be a positive number of credits.")
-    return _ledger_post_once(
+    return ledger_post_once(
         account_id=account_id,
         amount=amount,
         kind=LedgerKind.GENERATION_REFUND,
@@ -118,7 +141,7 @@ def signup_bonus_grant(*, user):
     account = account_for_user(user=user)
     if credits <= 0:
         return None
-    return _ledger_post_once(
+    return ledger_post_once(
         account_id=account.pk,
         amount=credits,
         kind=LedgerKind.SIGNUP_BONUS,
@@ -136,7 +159,7 @@ def balance_adjust(*, account_id, amount, reason, created_by=None):
     if not reason:
         raise ValueError("An adjustment needs a reason.")
     with transaction.atomic():
-        entry = _ledger_post(
+        entry = ledger_post(
             account_id=account_id,
             amount=amount,
             kind=LedgerKind.ADJUSTMENT,

@@ -1,0 +1,320 @@
+"""The request side of generation: quote, create (charge), image uploads, and owner and staff actions.
+
+Views, API views, the admin and commands call these. The worker side (dispatch, outcome, sweep)
+is pipeline.py. Errors are ArtioError (artio/errors.py): nothing was charged when one is raised.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from artio.errors import ArtioError
+from artio.selectors import discount_percent_for_user
+from billing.models import LedgerKind
+from billing.selectors import account_get
+from billing.services import account_for_user, credits_charge, spend_check
+from catalog import pricing
+from catalog.models import AIModel, Plan
+from catalog.schemas import InputInvalid, image_fields, validate_input
+
+from . import kie, pipeline, storage
+from .models import Generation, Status, public_id_new
+
+logger = logging.getLogger("generation.services")
+
+
+class InputError(ArtioError):
+    code, http_status = "invalid_input", 400
+
+
+class ModelNotFound(ArtioError):
+    code, http_status = "not_found", 404
+
+
+class PlanRequired(ArtioError):
+    code, http_status = "plan_required", 403
+
+
+class ProviderUnavailable(ArtioError):
+    code, http_status = "provider_unavailable", 503
+
+
+class NotCancellable(ArtioError):
+    code, http_status = "not_cancellable", 409
+
+
+# --- Image inputs of web users: check each upload, then pass it to KIE's file upload -------
+
+
+def uploads_check(*, fields, uploads):
+    """Return {field: [messages]} for uploads that are too large or not images."""
+    errors = {}
+    limit = settings.ARTIO_MAX_UPLOAD_BYTES
+    for name, files in uploads.items():
+        if name not in fields:
+            errors.setdefault(name, []).append("This model takes no image here.")
+            continue
+        if len(files) > fields[name]:
+            errors.setdefault(name, []).append(
+                f"At most {fields[name]} image{'s' if fields[name] > 1 else ''} (this has {len(files)})."
+            )
+        for upload in files:
+            if upload.size > limit:
+                errors.setdefault(name, []).append(
+                    f"{upload.name} is larger than {limit // (1024 * 1024)} MB."
+                )
+                continue
+            try:
+                storage.image_inspect(_read(upload))
+            except storage.ImageInvalid as exc:
+                errors.setdefault(name, []).append(f"{upload.name}: {exc}")
+    return errors
+
+
+def _read(upload):
+    upload.seek(0)
+    content = upload.read()
+    upload.seek(0)
+    return content
+
+
+def with_uploads(*, data, schema, uploads, urls=None):
+    """Return `data` with each uploaded field set to its URLs (placeholders until uploaded)."""
+    merged = dict(data)
+    props = schema.get("properties") or {}
+    for name, files in uploads.items():
+        if not files or name not in props:
+            continue
+        links = urls[name] if urls else [f"https://upload.invalid/{name}/{i}" for i in range(len(files))]
+        merged[name] = links[0] if props[name].get("type") == "string" else links
+    return merged
+
+
+def uploads_send(*, uploads, fields):
+    client = kie.kie_client()
+    urls = {}
+    for name, files in uploads.items():
+        if not files or name not in fields:
+            continue
+        urls[name] = []
+        for upload in files:
+            content = _read(upload)
+            content_type, ext, _w, _h = storage.image_inspect(content)
+            try:
+                urls[name].append(
+                    client.upload_file(content=content, filename=f"input.{ext}", content_type=content_type)
+                )
+            except kie.KieError as exc:
+                logger.warning("KIE upload failed: %r", exc)
+                pipeline.dispatch_pause_on_alert(exc)
+                raise ProviderUnavailable(
+                    "We could not pass your image to the image service; please try again shortly."
+                ) from exc
+    return urls
+
+
+# --- Quote and create -------------------------------------------------------------------------
+
+
+def _model_get(*, slug):
+    model = AIModel.objects.filter(slug=slug, is_active=True).prefetch_related("prices").first()
+    if model is None:
+        raise ModelNotFound(f"There is no model called {slug!r}.")
+    return model
+
+
+def _plan_check(*, model, account):
+    if not model.allows(account.plan):
+        needed, current = Plan(model.min_plan).label, Plan(account.plan).label
+        raise PlanRequired(
+            f"{model.name} needs the {needed} plan; you are on {current}.",
+            details={"required_plan": model.min_plan, "plan": account.plan},
+        )
+
+
+def _input_validate(*, model, data):
+    try:
+        return validate_input(model.input_schema, data)
+    except InputInvalid as exc:
+        raise InputError("Some options are not valid; see each field.", details=exc.errors) from exc
+
+
+def _quote(*, model, data, user):
+    try:
+        return pricing.generation_quote(
+            model=model,
+            data=data,
+            discount_percent=discount_percent_for_user(user=user),
+            prices=list(model.prices.all()),
+        )
+    except pricing.PriceNotFound as exc:
+        field_name = model.variant_field or "input"
+        raise InputError(
+            "This model has no price for these options.", details={field_name: ["No price for this option."]}
+        ) from exc
+
+
+def generation_quote(*, user, model_slug, data):
+    """Return the catalog Quote for this user running `model_slug` on `data`; charge nothing."""
+    model = _model_get(slug=model_slug)
+    account = account_get(user=user)
+    _plan_check(model=model, account=account)
+    data = _input_validate(model=model, data=data)
+    return _quote(model=model, data=data, user=user)
+
+
+def generation_quote_preview(*, user, model_slug, data):
+    """Return (quote, errors) for a half-filled form: the price even while, say, the prompt is empty.
+
+    Only the fields that set the price (count and variant) must be valid; other errors come back in
+    `errors` for the page to show next to the button. The charge itself always re-validates everything.
+    """
+    model = _model_get(slug=model_slug)
+    account = account_get(user=user)
+    _plan_check(model=model, account=account)
+    try:
+        filled = validate_input(model.input_schema, data)
+        errors = {}
+    except InputInvalid as exc:
+        errors = exc.errors
+        priced = {model.count_field, model.variant_field} - {""}
+        bad = {name: msgs for name, msgs in errors.items() if name in priced}
+        if bad:
+            raise InputError("Some options are not valid; see each field.", details=bad) from exc
+        filled = {name: value for name, value in data.items() if name in priced}
+    return _quote(model=model, data=filled, user=user), errors
+
+
+def generation_create(
+    *, user, model_slug, data, source="web", webhook_url="", idempotency_key="", uploads=None
+):
+    """Validate, charge and create a generation, and queue its dispatch (seen by workers on commit).
+
+    Raises ArtioError (nothing charged) for an unknown model, a plan too low, bad input, a
+    frozen account, too few credits, or dispatch paused. `uploads` ({field: [UploadedFile]}) are web
+    users' image inputs; they are checked, then sent to KIE's file upload, and their URLs go in the input.
+    """
+    model = _model_get(slug=model_slug)
+    account = account_for_user(user=user)
+    _plan_check(model=model, account=account)
+    if pipeline.dispatch_is_paused():
+        raise ProviderUnavailable(
+            "Image generation is paused for a moment; nothing was charged. Try again soon."
+        )
+    if not isinstance(data, dict):
+        raise InputError("The input must be an object.", details={"input": ["Must be a JSON object."]})
+    uploads = {name: list(files) for name, files in (uploads or {}).items() if files}
+    checked = _input_check_all(model=model, data=data, uploads=uploads)
+    quote = _quote(model=model, data=checked, user=user)
+    # Answer a frozen or short account before the slow upload; the charge itself decides.
+    spend_check(account=account, amount=quote.credits)
+    if uploads:
+        urls = uploads_send(uploads=uploads, fields=image_fields(model.input_schema))
+        checked = _input_validate(
+            model=model, data=with_uploads(data=data, schema=model.input_schema, uploads=uploads, urls=urls)
+        )
+    return _charge_and_create(
+        user=user,
+        account=account,
+        model=model,
+        quote=quote,
+        checked=checked,
+        source=source,
+        webhook_url=webhook_url,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _input_check_all(*, model, data, uploads):
+    """Return the validated input, or raise InputError with every mistake, uploads included.
+
+    Placeholders stand in for the upload URLs, so everything the user can get wrong is found
+    before anything is uploaded or charged.
+    """
+    errors = uploads_check(fields=image_fields(model.input_schema), uploads=uploads)
+    try:
+        checked = validate_input(
+            model.input_schema, with_uploads(data=data, schema=model.input_schema, uploads=uploads)
+        )
+    except InputInvalid as exc:
+        errors = {**exc.errors, **errors}
+    if errors:
+        raise InputError("Some options are not valid; see each field.", details=errors)
+    return checked
+
+
+def _charge_and_create(*, user, account, model, quote, checked, source, webhook_url, idempotency_key):
+    """Charge, create the row with its price snapshot, and queue its dispatch: one transaction."""
+    public_id = public_id_new()
+    with transaction.atomic():
+        credits_charge(
+            account_id=account.pk,
+            amount=quote.credits,
+            reference=public_id,
+            kind=LedgerKind.GENERATION_CHARGE,
+            description=f"{model.name} × {quote.images}",
+        )
+        generation = Generation.objects.create(
+            public_id=public_id,
+            owner=user,
+            account=account,
+            model=model,
+            price=quote.price,
+            unit_credits=quote.price.credits,
+            credits_charged=quote.credits,
+            images_requested=quote.images,
+            discount_percent=quote.discount_percent,
+            input=checked,
+            source=source,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+            priority=Plan.rank(account.plan),
+        )
+        pipeline.dispatch_enqueue_with_commit()
+    return generation
+
+
+# --- What staff and owners do to an existing generation ------------------------------------------
+
+
+def generation_recheck(*, generation_id):
+    """Staff: re-read from KIE now (the admin's "re-check with KIE"); return the new status."""
+    return pipeline.generation_refresh(generation_id=generation_id)
+
+
+def generation_cancel(*, generation_id):
+    """Staff: fail an unfinished generation and refund it (the admin's "fail and refund")."""
+    return pipeline.generation_fail(generation_id=generation_id, code="cancelled")
+
+
+def generation_cancel_by_owner(*, generation):
+    """Owner: fail and refund their `generation` (fetched owner-scoped) once it is stuck past its
+    slow-job threshold.
+
+    Raises NotCancellable when it already ended (a success is never undone) or is not slow yet.
+    Returns the generation, failed and refunded.
+    """
+    if generation.is_terminal:
+        raise NotCancellable("This generation has already finished.")
+    if timezone.now() < generation.cancellable_at:
+        raise NotCancellable("This generation is not late yet; please give it a little longer.")
+    # The same compare-and-swap as every other failure: if it has just succeeded, this refunds nothing.
+    cancelled = pipeline.generation_fail(generation_id=generation.pk, code="cancelled_by_user")
+    generation.refresh_from_db()
+    if not cancelled and generation.status == Status.SUCCEEDED:
+        raise NotCancellable("It has just finished; your images are ready.")
+    return generation
+
+
+def generation_rerun(*, generation):
+    """Create a new generation with the same owner, model and input as `generation`."""
+    return generation_create(
+        user=generation.owner, model_slug=generation.model.slug, data=dict(generation.input)
+    )
+
+
+def generation_hide(*, generation):
+    """Remove a generation from its owner's gallery; the row and its ledger entries stay."""
+    return Generation.objects.filter(pk=generation.pk).update(hidden=True) == 1

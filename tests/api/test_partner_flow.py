@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.management import call_command
 
-from generation import tasks
-from generation import pipeline
+from generation import pipeline, tasks
 from generation.models import Generation, Status
 
 from .conftest import client_for, grant

@@ -48,7 +48,10 @@ def test_staff_change_the_rate_in_the_admin_and_it_applies_at_once(client, staff
     partner = partner_settings_for_user(user=alice)
     client.force_login(staff)
 
-    response = client.post(f"/admin/artio/partnersettings/{partner.pk}/change/", {"rate_limit_per_minute": 2, "discount_percent": 0})
+    response = client.post(
+        f"/admin/artio/partnersettings/{partner.pk}/change/",
+        {"rate_limit_per_minute": 2, "discount_percent": 0},
+    )
 
     assert response.status_code == 302
     assert [alice_api.get("/api/v1/balance").status_code for _ in range(3)] == [200, 200, 429]

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
-from generation import tasks
 from artio.services import partner_settings_for_user
+from generation import tasks
 from generation.models import Generation, Status, WebhookDelivery
 from generation.webhooks import (
     WebhookUrlRefused,

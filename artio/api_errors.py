@@ -1,4 +1,7 @@
-"""The partner API's one error shape: {"error": {"code", "message", "details"}} (docs/API.md)."""
+"""The partner API's one error shape: {"error": {"code", "message", "details"}}.
+
+The contract is docs/reference/api-contract.md.
+"""
 
 import math
 

@@ -1,4 +1,5 @@
-"""`Idempotency-Key` for the partner API's POSTs (docs/API.md), as Stripe and the IETF draft do it.
+"""`Idempotency-Key` for the partner API's POSTs, as Stripe and the IETF draft do it
+(docs/reference/api-contract.md).
 
 How a request with a key is handled:
 

@@ -5,11 +5,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 
 from artio.admin_base import ReadOnlyAdmin
+from catalog.money import usd_cents
 
 from . import services
 from .forms import AdjustBalanceForm, ReasonForm
 from .models import Account, BillingSettings, LedgerEntry, StripeEvent, TopUp
-from .money import usd
 
 
 class LedgerInline(admin.TabularInline):
@@ -175,7 +175,7 @@ class TopUpAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount_cents")
     def amount_display(self, obj):
-        return f"{usd(obj.amount_cents)} {obj.currency.upper()}"
+        return f"{usd_cents(obj.amount_cents)} {obj.currency.upper()}"
 
 
 @admin.register(StripeEvent)

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django import forms
 
-from .money import usd
+from catalog.money import usd_cents
 
 
 class TopUpForm(forms.Form):
@@ -34,7 +34,7 @@ class TopUpForm(forms.Form):
                 "inputmode": "decimal",
             }
         )
-        self.fields["amount"].help_text = f"Between {usd(min_cents)} and {usd(max_cents)}."
+        self.fields["amount"].help_text = f"Between {usd_cents(min_cents)} and {usd_cents(max_cents)}."
 
     def clean(self):
         data = super().clean()
@@ -43,9 +43,9 @@ class TopUpForm(forms.Form):
             if amount is None:
                 self.add_error("amount", "Enter an amount, or pick a credit pack.")
             elif amount * 100 < self.min_cents:
-                self.add_error("amount", f"The minimum top-up is {usd(self.min_cents)}.")
+                self.add_error("amount", f"The minimum top-up is {usd_cents(self.min_cents)}.")
             elif amount * 100 > self.max_cents:
-                self.add_error("amount", f"The maximum top-up is {usd(self.max_cents)}.")
+                self.add_error("amount", f"The maximum top-up is {usd_cents(self.max_cents)}.")
             else:
                 data["amount_cents"] = int(amount * Decimal(100))
         return data

@@ -5,8 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.models import Plan
-
-from .money import usd
+from catalog.money import usd_cents
 
 
 class FrozenCause(models.TextChoices):
@@ -175,11 +174,11 @@ class TopUp(models.Model):
 
     @property
     def amount_display(self):
-        return usd(self.amount_cents)
+        return usd_cents(self.amount_cents)
 
     @property
     def refunded_display(self):
-        return usd(self.refunded_cents)
+        return usd_cents(self.refunded_cents)
 
 
 class StripeEvent(models.Model):

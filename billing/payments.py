@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import CatalogSettings, CreditPack, Plan
+from catalog.money import usd_cents
 
 from . import stripe_gateway
 from .models import (
@@ -34,7 +35,6 @@ from .models import (
     TopUp,
     TopUpStatus,
 )
-from .money import usd
 from .services import (
     AccountFrozen,
     BillingError,
@@ -90,9 +90,9 @@ def topup_create(*, user, pack_id=None, amount_cents=None, next_url=""):
         limits = BillingSettings.load()
         amount_cents = int(amount_cents)
         if amount_cents < limits.topup_min_cents:
-            raise TopUpInvalid(f"The minimum top-up is {usd(limits.topup_min_cents)}.")
+            raise TopUpInvalid(f"The minimum top-up is {usd_cents(limits.topup_min_cents)}.")
         if amount_cents > limits.topup_max_cents:
-            raise TopUpInvalid(f"The maximum top-up is {usd(limits.topup_max_cents)}.")
+            raise TopUpInvalid(f"The maximum top-up is {usd_cents(limits.topup_max_cents)}.")
         rate = CatalogSettings.load().usd_per_credit
         credits = int((Decimal(amount_cents) / (rate * 100)).to_integral_value(rounding=ROUND_FLOOR))
         if credits < 1:
@@ -297,7 +297,7 @@ def _topup_clawback_settle(*, topup):
         description = "Payment disputed: credits taken back"
     else:
         kind, reference = LedgerKind.REFUND_CLAWBACK, f"refund:{topup.pk}:{topup.refunded_cents}"
-        description = f"Refund of {usd(topup.refunded_cents)} (total): credits taken back"
+        description = f"Refund of {usd_cents(topup.refunded_cents)} (total): credits taken back"
     topup.clawed_credits = target
     topup.save(update_fields=["clawed_credits"])
     # No `only_if`: a clawback may take the balance below zero; that debt is honest and blocks spending.

@@ -6,9 +6,9 @@ from django.db.models import Sum
 from django.shortcuts import get_object_or_404
 
 from catalog.models import CatalogSettings, CreditPack
+from catalog.money import usd_cents
 
 from .models import Account, LedgerEntry, TopUp
-from .money import usd
 
 
 def account_get(*, user):
@@ -50,7 +50,7 @@ def credit_packs_for_sale():
     base_cents = CatalogSettings.load().usd_per_credit * 100
     packs = list(CreditPack.objects.filter(is_active=True).order_by("sort_order", "price_cents"))
     for pack in packs:
-        pack.price_display = usd(pack.price_cents)
+        pack.price_display = usd_cents(pack.price_cents)
         pack.cents_per_credit = (Decimal(pack.price_cents) / pack.credits).quantize(Decimal("0.001"))
         base_credits = Decimal(pack.price_cents) / base_cents
         pack.bonus_percent = int((Decimal(pack.credits) / base_credits - 1) * 100) if base_credits else 0

@@ -1,4 +1,7 @@
-"""Partner API: the public model list (docs/API.md). Prices include the caller's partner discount."""
+"""Partner API: the public model list. Prices include the caller's partner discount.
+
+The contract is docs/reference/api-contract.md.
+"""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema

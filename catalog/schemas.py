@@ -3,7 +3,7 @@
 A model's `input_schema` is JSON Schema (draft 2020-12) with honest types: `num_images` is an
 integer here. A property marked `"x-kie-type": "string"` is sent to KIE as a string, because KIE
 wants `num_images: "2"`. Defaults in the schema are filled in before sending, since KIE does not
-always apply its documented defaults (docs/kie-api.md §8.7).
+always apply its documented defaults (docs/reference/kie-api.md §8.7).
 """
 
 from jsonschema import Draft202012Validator

@@ -1,4 +1,4 @@
-"""The seed catalogue: the 19 KIE models and 25 prices of docs/kie-pricing-seed.md.
+"""The seed catalogue: the 19 KIE models and 25 prices of docs/reference/kie-pricing-seed.md.
 
 `SEED_MODELS` is data, not code paths: `catalog.services.catalog_seed` loads it into an empty
 database (a data migration and `manage.py seed_catalog`), and the KIE simulator validates
@@ -111,7 +111,7 @@ _MODELS = [
         Family.IMAGEN,
         Kind.IMAGE_TO_IMAGE,
         "Premium image-to-image (or text-to-image without inputs); up to 4K, good at text.",
-        # KIE's model id differs from its doc page (docs/kie-api.md §7.5).
+        # KIE's model id differs from its doc page (docs/reference/kie-api.md §7.5).
         kie_model="nano-banana-pro",
         plan=Plan.PREMIUM,
         seconds=40,
@@ -229,7 +229,7 @@ _MODELS = [
         Kind.TEXT_TO_IMAGE,
         "xAI's model: 6 images per run for one price; great for exploring ideas.",
         seconds=20,
-        # KIE returns 6 images per task and bills the task (docs/kie-api.md §7.16).
+        # KIE returns 6 images per task and bills the task (docs/reference/kie-api.md §7.16).
         images_per_task=6,
         schema=inputs.grok_imagine(),
         prices=[_price(8, unit=PriceUnit.PER_TASK)],

@@ -1,4 +1,4 @@
-"""Input schemas of the seed catalogue's models, one builder per KIE model (docs/kie-api.md §7).
+"""Input schemas of the seed catalogue's models, one builder per KIE model (docs/reference/kie-api.md §7).
 
 Small property builders hold the wording users read on the form, so every model says "Prompt" or
 "Aspect ratio" the same way; each model's schema is then a few named fragments. Types are honest
@@ -115,7 +115,7 @@ def _quality(description, choices, default):
 
 
 def _nsfw_checker():
-    # KIE's filter is off unless asked for (docs/kie-api.md §7.20); a public reseller turns it on.
+    # KIE's filter is off unless asked for (docs/reference/kie-api.md §7.20); a public reseller turns it on.
     return _switch("Content filter", "Let KIE filter explicit results.", True)
 
 

@@ -1,4 +1,4 @@
-"""The one module that talks HTTP to KIE (docs/kie-api.md).
+"""The one module that talks HTTP to KIE (docs/reference/kie-api.md).
 
 KIE's API has quirks this client absorbs so the rest of the app never sees them: errors arrive as
 HTTP errors *or* as HTTP 200 with an error `code` in the body; the message key is `msg` or

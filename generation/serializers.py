@@ -1,4 +1,7 @@
-"""Partner API serializers for quotes and generations (shapes of docs/API.md). Plain Serializers."""
+"""Partner API serializers for quotes and generations. Plain Serializers.
+
+The shapes are those of docs/reference/api-contract.md.
+"""
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field

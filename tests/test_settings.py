@@ -1,4 +1,4 @@
-"""The settings contract of DESIGN.md §6, checked in fresh interpreters."""
+"""The settings contract (README, "Configuration"), checked in fresh interpreters."""
 
 import io
 import os
@@ -16,7 +16,7 @@ PRODUCTION_ENV = {
 
 def manage(*args, env):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ARTIO_", "DATABASE_URL"))}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env={**base, **env},

@@ -12,8 +12,9 @@ from django.utils.html import format_html
 from artio.admin_base import ReadOnlyAdmin
 from catalog import selectors, services
 from catalog.models import Price, PriceChange
+from catalog.money import usd_dollars
 from catalog.selectors import Margin
-from catalog.templatetags.catalog_extras import plain, usd
+from catalog.templatetags.catalog_extras import plain
 
 from .forms import FactorForm, PriceForm, PriceListForm
 
@@ -49,8 +50,10 @@ def price_form_save(request, price, form, *, change, note):
 def margin_html(margin):
     """Render a Margin: amount and share of retail, or a red "▼ $x below cost" that needs no colour."""
     if margin.below_cost:
-        return format_html('<strong style="color:#b42318">▼ {} below cost</strong>', usd(-margin.margin_usd))
-    return format_html("{} ({}%)", usd(margin.margin_usd), margin.margin_percent)
+        return format_html(
+            '<strong class="below-cost">▼ {} below cost</strong>', usd_dollars(-margin.margin_usd)
+        )
+    return format_html("{} ({}%)", usd_dollars(margin.margin_usd), margin.margin_percent)
 
 
 @admin.register(Price)
@@ -110,11 +113,11 @@ class PriceAdmin(admin.ModelAdmin):
 
     @admin.display(description="KIE cost", ordering="cost_usd")
     def kie_cost(self, price):
-        return usd(price.cost_usd)
+        return usd_dollars(price.cost_usd)
 
     @admin.display(description="Retail value", ordering="retail_usd")
     def retail_value(self, price):
-        return usd(price.retail_usd)
+        return usd_dollars(price.retail_usd)
 
     @admin.display(description="Margin per unit", ordering="margin_usd")
     def margin(self, price):

@@ -1,4 +1,4 @@
-"""Load the seed catalogue (docs/kie-pricing-seed.md) so a fresh database can sell right away."""
+"""Load the seed catalogue (docs/reference/kie-pricing-seed.md) so a fresh database can sell right away."""
 
 from django.db import migrations
 

@@ -1,21 +1,12 @@
-"""Money formatting for catalogue pages and the admin. Decimal all the way; floats never touch prices."""
+"""Template filters for catalogue pages and the admin; money goes through catalog/money.py."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django import template
 
+from catalog.money import usd_cents, usd_dollars
+
 register = template.Library()
-
-
-def _dollars(amount, places):
-    quantum = Decimal(1).scaleb(-places)
-    return f"${Decimal(amount).quantize(quantum, rounding=ROUND_HALF_UP):,}"
-
-
-def usd(amount):
-    """Render dollars: cents when exact, else to a hundredth of a cent (KIE bills fractions)."""
-    amount = Decimal(amount)
-    return _dollars(amount, 2 if amount == amount.quantize(Decimal("0.01")) else 4)
 
 
 @register.filter
@@ -23,19 +14,19 @@ def credits_usd(credits, usd_per_credit):
     """Render `credits` at the base rate: {{ price.credits|credits_usd:settings.usd_per_credit }} → $0.04."""
     if credits in (None, "") or usd_per_credit in (None, ""):
         return ""
-    return usd(Decimal(credits) * Decimal(usd_per_credit))
+    return usd_dollars(Decimal(credits) * Decimal(usd_per_credit))
 
 
 @register.filter
 def cents_usd(cents):
     """Render integer cents as dollars: 2500 → $25.00."""
-    return _dollars(Decimal(cents) / 100, 2)
+    return usd_cents(cents)
 
 
 @register.filter
 def per_credit_usd(pack):
     """Render what one credit of a pack costs: $25.00 for 2600 credits → $0.0096."""
-    return _dollars(Decimal(pack.price_cents) / 100 / pack.credits, 4)
+    return usd_dollars(Decimal(pack.price_cents) / 100 / pack.credits, places=4)
 
 
 @register.filter

@@ -1,4 +1,4 @@
-"""The KIE simulator (DESIGN.md §7): KIE's HTTP API on a local port, for `make run` and tests."""
+"""The KIE simulator (docs/kie-sandbox.md): KIE's HTTP API on a local port, for `make run` and tests."""
 
 from .core import FAIL_PROMPT_MARKER, KieSandbox
 from .tasks import SandboxTask

@@ -1,4 +1,7 @@
-"""Callback delivery: POST the finished record to callBackUrl, signed like KIE (kie-api.md §3.3)."""
+"""Callback delivery: POST the finished record to callBackUrl, signed like KIE.
+
+See docs/reference/kie-api.md §3.3.
+"""
 
 import threading
 import time

@@ -34,7 +34,7 @@ from .validation import ModelCatalogue
 logger = logging.getLogger("generation.kie_sandbox")
 
 FAIL_PROMPT_MARKER = "sandbox:fail"
-# Cloudflare in front of KIE refuses Python's default urllib agent (kie-api.md §8.9).
+# Cloudflare in front of KIE refuses Python's default urllib agent (docs/reference/kie-api.md §8.9).
 BLOCKED_AGENT_PREFIX = "python-urllib"
 
 
@@ -392,7 +392,7 @@ class KieSandbox:
             data = self._files.upload(request, base64_body=base64_body, ttl=self.upload_ttl)
         except ValueError as exc:
             return self._envelope(400, str(exc))
-        # The upload host adds `success` to KIE's envelope (kie-api.md §5.1).
+        # The upload host adds `success` to KIE's envelope (docs/reference/kie-api.md §5.1).
         return json_reply(
             {"success": True, "code": 200, self.message_key: "File uploaded successfully", "data": data}
         )

@@ -145,7 +145,7 @@ class FileHost:
         with self._lock:
             key = self.uploads.add(content=content, content_type=content_type, ttl=ttl, now=now)
         name = PurePosixPath(file_name or "").name or f"{key}.bin"
-        # The fields a real-key test found (kie-api.md §5.1), not the quickstart page's.
+        # The fields a real-key test found (docs/reference/kie-api.md §5.1), not the quickstart page's.
         return {
             "fileName": name,
             "filePath": f"{upload_path}/{name}",

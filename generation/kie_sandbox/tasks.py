@@ -1,4 +1,7 @@
-"""A simulated KIE task: its timeline, and the record KIE reports for it (kie-api.md §2.2, §3.1)."""
+"""A simulated KIE task: its timeline, and the record KIE reports for it.
+
+See docs/reference/kie-api.md §2.2 and §3.1.
+"""
 
 from dataclasses import dataclass
 from decimal import Decimal

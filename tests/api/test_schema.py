@@ -61,7 +61,7 @@ def test_api_conforms_to_its_schema_without_a_key(case):
     case.call_and_validate(checks=CHECKS)
 
 
-# docs/API.md, line by line: every operation and the statuses it can answer.
+# docs/reference/api-contract.md, line by line: every operation and the statuses it can answer.
 CONTRACT = {
     ("get", "/api/v1/models"): {"200"},
     ("get", "/api/v1/models/{slug}"): {"200", "404"},

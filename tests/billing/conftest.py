@@ -105,7 +105,7 @@ def post_event(client):
 
 @pytest.fixture
 def half_cent_rate(db):
-    """Price credits like stripe.md's examples: $10 buys 2000 credits."""
+    """Price credits like docs/reference/stripe.md's examples: $10 buys 2000 credits."""
     catalog = CatalogSettings.load()
     catalog.usd_per_credit = Decimal("0.005")
     catalog.save()
@@ -128,7 +128,10 @@ def make_topup(half_cent_rate):
 
 
 class FakeStripeHTTP(stripe.HTTPClient):
-    """Stripe's API as far as Artio uses it: Checkout Sessions and PaymentIntents (stripe.md §2.4)."""
+    """Stripe's API as far as Artio uses it: Checkout Sessions and PaymentIntents.
+
+    See docs/reference/stripe.md §2.4.
+    """
 
     name = "fake"
 

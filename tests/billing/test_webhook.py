@@ -1,4 +1,4 @@
-"""stripe.md §3 checklist, one case per row, over the test client with signed events."""
+"""docs/reference/stripe.md §3 checklist, one case per row, over the test client with signed events."""
 
 import json
 import logging

@@ -8,7 +8,7 @@ from catalog.schemas import kie_schema, schema_check
 from catalog.seed import SEED_MODELS
 from catalog.services import catalog_seed
 
-# Every price row of docs/kie-pricing-seed.md: (slug, variant) -> credits.
+# Every price row of docs/reference/kie-pricing-seed.md: (slug, variant) -> credits.
 SEED_PRICES = {
     ("google/imagen4-fast", ""): 4,
     ("google/imagen4", ""): 6,

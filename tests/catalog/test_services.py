@@ -127,7 +127,7 @@ def test_margin_is_retail_value_minus_kie_cost():
 @pytest.mark.django_db
 def test_cost_table_matches_the_seed_cost_analysis():
     rows = {(r.price.model.slug, r.price.variant): r for r in cost_table()}
-    # docs/kie-pricing-seed.md "Cost Analysis (per 1000 images)"
+    # docs/reference/kie-pricing-seed.md "Cost Analysis (per 1000 images)"
     assert rows[("google/imagen4-fast", "")].kie_credits == 4000
     assert rows[("google/imagen4-fast", "")].cost_usd == Decimal("20.00")
     assert rows[("google/imagen4-ultra", "")].cost_usd == Decimal("60.00")

@@ -1,4 +1,4 @@
-"""KieClient against the KIE simulator over real HTTP: every quirk of docs/kie-api.md."""
+"""KieClient against the KIE simulator over real HTTP: every quirk of docs/reference/kie-api.md."""
 
 import io
 import time
@@ -322,7 +322,7 @@ def test_record_of_another_task_is_refused(client, kie_sandbox):
 
 
 def test_explicit_user_agent_passes_where_pythons_default_is_blocked(client, kie_sandbox):
-    # The simulator answers Python-urllib like Cloudflare in front of KIE (kie-api.md §8.9).
+    # The simulator answers Python-urllib like Cloudflare in front of KIE (docs/reference/kie-api.md §8.9).
     request = urllib.request.Request(kie_sandbox.base_url + "/api/v1/chat/credit")
     request.add_header("Authorization", "Bearer sandbox")
     with pytest.raises(urllib.error.HTTPError) as blocked:

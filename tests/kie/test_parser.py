@@ -1,4 +1,4 @@
-"""The envelope and task-record parsers, on raw bodies copied from docs/kie-api.md."""
+"""The envelope and task-record parsers, on raw bodies copied from docs/reference/kie-api.md."""
 
 import json
 from datetime import UTC, datetime

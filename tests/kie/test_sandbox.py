@@ -414,7 +414,7 @@ def test_task_with_a_live_upload_link_succeeds_and_a_dead_one_fails(local):
     assert failed["state"] == "fail" and failed["failCode"] == "400"
 
 
-# --- every seed model, validated like KIE (kie-api.md §7) ---------------------------------------
+# --- every seed model, validated like KIE (docs/reference/kie-api.md §7) -----------------------
 
 URL = "https://example.com/in.png"
 # Prompt limits as KIE's model pages state them (§7); models without one are left out.

@@ -1,4 +1,4 @@
-"""KIE's callback HMAC (docs/kie-api.md §3.3), checked against the doc's own algorithm."""
+"""KIE's callback HMAC (docs/reference/kie-api.md §3.3), checked against the doc's own algorithm."""
 
 import base64
 import hashlib

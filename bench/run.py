@@ -50,7 +50,7 @@ def main():
     # The no-op baseline answers 404 on purpose; don't print a warning for each.
     logging.getLogger("django.request").setLevel(logging.ERROR)
 
-    from generation.kie_sandbox import KieSandbox
+    from generation.kie_sandbox.core import KieSandbox
 
     sandbox = KieSandbox(port=port, latency=(0.5, 1.0), create_rate=(20, 10.0), seed=1).start()
     sandbox.callbacks_enabled = False

@@ -165,6 +165,13 @@ def generate_quote(request):
     return render(request, "generation/generate.html#generate-button", context)
 
 
+def _page_or_fragment(request, template, fragment, context):
+    """Render the whole page, or only its `fragment` partial when htmx asks for it."""
+    if request.headers.get("HX-Request"):
+        return render(request, f"{template}#{fragment}", context)
+    return render(request, template, context)
+
+
 @login_required
 @require_GET
 def generation_list(request):
@@ -222,9 +229,7 @@ def generation_detail(request, public_id):
         "recipe": _recipe(generation),
         "reuse_url": reverse("generate") + "?" + _form_query(generation.model, generation.input),
     }
-    if request.headers.get("HX-Request"):
-        return render(request, "generation/detail.html#status", context)
-    return render(request, "generation/detail.html", context)
+    return _page_or_fragment(request, "generation/detail.html", "status", context)
 
 
 @login_required
@@ -269,9 +274,7 @@ def generation_delete(request, public_id):
 def webhook_deliveries(request):
     """The partner's recent webhook attempts: a page, or the section the API keys page loads."""
     context = {"deliveries": selectors.webhook_deliveries_for_user(user=request.user, limit=50)}
-    if request.headers.get("HX-Request"):
-        return render(request, "generation/webhook_deliveries.html#deliveries", context)
-    return render(request, "generation/webhook_deliveries.html", context)
+    return _page_or_fragment(request, "generation/webhook_deliveries.html", "deliveries", context)
 
 
 @csrf_exempt

@@ -2,7 +2,7 @@
 
 import pytest
 
-from generation.kie_sandbox import KieSandbox
+from generation.kie_sandbox.core import KieSandbox
 
 
 @pytest.fixture

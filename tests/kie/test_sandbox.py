@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from generation.kie import KieClient, KieError, callback_signature_ok, task_record_parse
-from generation.kie_sandbox import KieSandbox, files
+from generation.kie_sandbox import files
+from generation.kie_sandbox.core import KieSandbox
 
 from .conftest import MODELS
 

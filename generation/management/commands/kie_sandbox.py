@@ -6,7 +6,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.kie_sandbox import KieSandbox
+from generation.kie_sandbox.core import KieSandbox
 
 
 def _latency(value):

@@ -41,8 +41,36 @@ class LedgerKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Adjustment"
 
 
+class LedgerImmutable(Exception):
+    """An attempt to change or remove a ledger row; corrections are new rows."""
+
+
+_APPEND_ONLY = "Ledger rows are append-only: post a correcting row instead."
+
+
+class LedgerQuerySet(models.QuerySet):
+    """Ledger queries that can read and insert, never change or remove rows."""
+
+    def update(self, **kwargs):
+        raise LedgerImmutable(_APPEND_ONLY)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise LedgerImmutable(_APPEND_ONLY)
+
+    def delete(self):
+        raise LedgerImmutable(_APPEND_ONLY)
+
+    # The deletion collector's fast path bypasses delete(); PROTECT keeps it away, this makes sure.
+    def _raw_delete(self, using):
+        raise LedgerImmutable(_APPEND_ONLY)
+
+
 class LedgerEntry(models.Model):
-    """One balance change. Rows are only ever inserted; corrections are new rows."""
+    """One balance change. Rows are only ever inserted; corrections are new rows.
+
+    The ORM refuses updates and deletes here; on PostgreSQL a trigger (migration 0003) refuses them
+    for every client.
+    """
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="ledger")
     amount = models.BigIntegerField(help_text="Signed: credits added (+) or taken (−).")
@@ -61,6 +89,8 @@ class LedgerEntry(models.Model):
         "billing.TopUp", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
     )
 
+    objects = LedgerQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
@@ -73,6 +103,16 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount:+d} → {self.balance_after}"
+
+    def save(self, **kwargs):
+        if not self._state.adding:
+            raise LedgerImmutable(_APPEND_ONLY)
+        # A new instance given an existing pk would otherwise UPDATE that row; insert or fail instead.
+        kwargs["force_insert"] = True
+        return super().save(**kwargs)
+
+    def delete(self, **kwargs):
+        raise LedgerImmutable(_APPEND_ONLY)
 
 
 class BillingSettings(models.Model):

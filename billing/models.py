@@ -94,6 +94,8 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
+        # Django's internal lookups (related objects, refresh) use the guarded queryset too.
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["kind", "reference"], name="ledger_once_per_kind_reference"),
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),

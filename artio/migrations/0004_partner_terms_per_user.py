@@ -60,7 +60,8 @@ class Migration(migrations.Migration):
                 to=settings.AUTH_USER_MODEL,
             ),
         ),
-        migrations.RunPython(owners_copy, migrations.RunPython.noop),
+        # Forward only: going back would need the account of every user, which this step drops.
+        migrations.RunPython(owners_copy),
         migrations.RemoveConstraint(model_name="idempotencyrecord", name="idempotency_once_per_account_key"),
         migrations.RemoveField(model_name="idempotencyrecord", name="account"),
         migrations.RemoveField(model_name="partnersettings", name="account"),

@@ -32,7 +32,8 @@ def _check_nesting(text):
     """
     # With escaped backslashes and then escaped quotes gone, every quote left opens or closes a
     # string, so the even pieces between quotes are the text outside strings. (Valid JSON has no
-    # backslash outside a string; in invalid JSON the guess may be off, and json.loads refuses it.)
+    # backslash outside a string; in invalid JSON the guess may go wrong, but only after a point
+    # where json.loads stops with an error, so it never recurses past what was counted here.)
     unescaped = text.replace("\\\\", "").replace('\\"', "")
     outside_strings = "".join(unescaped.split('"')[::2])
     brackets = outside_strings.encode("ascii", "ignore").translate(_ONE_KIND_OF_BRACKET, _NOT_A_BRACKET)
@@ -75,7 +76,10 @@ def _has_unpaired_surrogate(text):
 
 
 def _check_text(value, path=""):
-    """Raise at the first string, value or key, under `value` that is NUL or not UTF-8."""
+    """Raise at the first string, value or key, under `value` that is NUL or not UTF-8.
+
+    Recursion is safe here: _check_nesting has bounded the depth to MAX_DEPTH.
+    """
     if isinstance(value, str):
         _refuse_bad_text(value, path=path, what="Text")
     elif isinstance(value, dict):

@@ -75,6 +75,18 @@ class ApiCursorPagination(CursorPagination):
     max_page_size = 100
     ordering = ("-created_at", "-id")
 
+    def get_page_size(self, request):
+        # DRF quietly clamps or ignores a bad limit; the schema promises 1–100, so say so instead.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        # The length check keeps int() away from thousands of digits (Python refuses over 4300).
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= self.max_page_size):
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
     def decode_cursor(self, request):
         try:
             return super().decode_cursor(request)

@@ -5,7 +5,9 @@ The contract is docs/reference/api-contract.md.
 
 import math
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -36,6 +38,13 @@ def _field_details(detail):
     return {"": [str(item) for item in items]}
 
 
+def _too_big():
+    """Return the 400 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (Django raises it from request.body)."""
+    return exceptions.ParseError(
+        f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes allowed."
+    )
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ArtioError):
         return error_response(
@@ -49,6 +58,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = _too_big()
     if isinstance(exc, exceptions.ValidationError):
         details = _field_details(exc.detail)
         details = {key or "non_field_errors": value for key, value in details.items()}

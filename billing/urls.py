@@ -1,5 +1,7 @@
 from django.urls import path
 
+import artio.converters  # noqa: F401 (registers the converters)
+
 from . import api, views
 
 urlpatterns = [
@@ -7,19 +9,19 @@ urlpatterns = [
     path("billing/topup/", views.topup_start, name="billing-topup"),
     path("billing/success/", views.success, name="billing-success"),
     path("billing/cancel/", views.cancel, name="billing-cancel"),
-    path("billing/receipts/<str:public_id>/", views.receipt, name="billing-receipt"),
+    path("billing/receipts/<public_id:public_id>/", views.receipt, name="billing-receipt"),
     path("billing/ledger.csv", views.ledger_csv, name="billing-ledger-csv"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
-    path(
-        "billing/sandbox/checkout/<str:public_id>/", views.sandbox_checkout, name="billing-sandbox-checkout"
-    ),
-    path("billing/sandbox/checkout/<str:public_id>/pay/", views.sandbox_pay, name="billing-sandbox-pay"),
-    path(
-        "billing/sandbox/checkout/<str:public_id>/cancel/",
-        views.sandbox_cancel,
-        name="billing-sandbox-cancel",
-    ),
 ]
+
+# The sandbox checkout (settings.STRIPE_SANDBOX only; the views refuse otherwise).
+SANDBOX = "billing/sandbox/checkout/<public_id:public_id>/"
+urlpatterns += [
+    path(SANDBOX, views.sandbox_checkout, name="billing-sandbox-checkout"),
+    path(f"{SANDBOX}pay/", views.sandbox_pay, name="billing-sandbox-pay"),
+    path(f"{SANDBOX}cancel/", views.sandbox_cancel, name="billing-sandbox-cancel"),
+]
+
 # Mounted under /api/v1/ by the root URLconf.
 api_urlpatterns = [
     path("balance", api.BalanceApi.as_view(), name="api-balance"),

@@ -1,5 +1,7 @@
 from django.urls import path
 
+import artio.converters  # noqa: F401 (registers the converters)
+
 from . import api, views
 
 urlpatterns = [
@@ -10,5 +12,5 @@ urlpatterns = [
 # Mounted under /api/v1/. Slugs contain "/" (google/imagen4), hence the path converter.
 api_urlpatterns = [
     path("models", api.ModelListApi.as_view(), name="api-models"),
-    path("models/<path:slug>", api.ModelDetailApi.as_view(), name="api-model"),
+    path("models/<model_slug:slug>", api.ModelDetailApi.as_view(), name="api-model"),
 ]

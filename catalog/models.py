@@ -57,6 +57,15 @@ class AIModel(models.Model):
     # How many images one task returns when there is no count field (Grok Imagine returns 6).
     images_per_task = models.PositiveSmallIntegerField(default=1)
     typical_seconds = models.PositiveIntegerField(default=30, help_text="Typical time to a result.")
+    content_filter_optional = models.BooleanField(
+        "staff may turn the content filter off",
+        default=False,
+        help_text=(
+            "KIE's content filter (nsfw_checker, safety checker) is always on for users. Tick to let "
+            "staff accounts, and only them, switch it off for this model; our KIE account pays for "
+            "and answers for every image."
+        ),
+    )
 
     class Meta:
         ordering = ["sort_order", "slug"]

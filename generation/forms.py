@@ -2,7 +2,7 @@
 
 from django import forms
 
-from catalog.schemas import image_fields
+from catalog.schemas import CONTENT_FILTER_FIELDS, content_filter_optional_for, image_fields
 
 # Fields shown as a large text box.
 TEXTAREA_FIELDS = {"prompt", "negative_prompt", "style"}
@@ -83,16 +83,23 @@ def _field_for(name, prop, required):
 
 
 class GenerationForm(forms.Form):
-    """One field per schema property; image-URL inputs become uploads. The service re-validates."""
+    """One field per schema property; image-URL inputs become uploads. The service re-validates.
 
-    def __init__(self, *args, model, **kwargs):
+    KIE's content filter switches are left out unless `user` may turn them off on this model
+    (staff, where the model allows it); the service then sends them as on.
+    """
+
+    def __init__(self, *args, model, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.model = model
         schema = model.input_schema or {}
         required = set(schema.get("required") or [])
         uploads = image_fields(schema)
         self.upload_names = list(uploads)
+        filter_switchable = content_filter_optional_for(model=model, user=user)
         for name, prop in (schema.get("properties") or {}).items():
+            if name in CONTENT_FILTER_FIELDS and not filter_switchable:
+                continue
             if name in uploads:
                 field = MultipleImageField(
                     label=_label(name, prop),

@@ -17,7 +17,7 @@ from billing.selectors import account_get
 from billing.services import account_for_user, credits_charge, spend_check
 from catalog import pricing
 from catalog.models import AIModel, Plan
-from catalog.schemas import InputInvalid, image_fields, validate_input
+from catalog.schemas import InputInvalid, content_filter_optional_for, image_fields, validate_input
 
 from . import kie, pipeline, storage
 from .models import Generation, Status, public_id_new
@@ -134,9 +134,10 @@ def _plan_check(*, model, account):
         )
 
 
-def _input_validate(*, model, data):
+def _input_validate(*, model, data, user):
+    switchable = content_filter_optional_for(model=model, user=user)
     try:
-        return validate_input(model.input_schema, data)
+        return validate_input(model.input_schema, data, content_filter_switchable=switchable)
     except InputInvalid as exc:
         raise InputError("Some options are not valid; see each field.", details=exc.errors) from exc
 
@@ -161,7 +162,7 @@ def generation_quote(*, user, model_slug, data):
     model = _model_get(slug=model_slug)
     account = account_get(user=user)
     _plan_check(model=model, account=account)
-    data = _input_validate(model=model, data=data)
+    data = _input_validate(model=model, data=data, user=user)
     return _quote(model=model, data=data, user=user)
 
 
@@ -175,7 +176,8 @@ def generation_quote_preview(*, user, model_slug, data):
     account = account_get(user=user)
     _plan_check(model=model, account=account)
     try:
-        filled = validate_input(model.input_schema, data)
+        switchable = content_filter_optional_for(model=model, user=user)
+        filled = validate_input(model.input_schema, data, content_filter_switchable=switchable)
         errors = {}
     except InputInvalid as exc:
         errors = exc.errors
@@ -206,14 +208,16 @@ def generation_create(
     if not isinstance(data, dict):
         raise InputError("The input must be an object.", details={"input": ["Must be a JSON object."]})
     uploads = {name: list(files) for name, files in (uploads or {}).items() if files}
-    checked = _input_check_all(model=model, data=data, uploads=uploads)
+    checked = _input_check_all(model=model, data=data, uploads=uploads, user=user)
     quote = _quote(model=model, data=checked, user=user)
     # Answer a frozen or short account before the slow upload; the charge itself decides.
     spend_check(account=account, amount=quote.credits)
     if uploads:
         urls = uploads_send(uploads=uploads, fields=image_fields(model.input_schema))
         checked = _input_validate(
-            model=model, data=with_uploads(data=data, schema=model.input_schema, uploads=uploads, urls=urls)
+            model=model,
+            data=with_uploads(data=data, schema=model.input_schema, uploads=uploads, urls=urls),
+            user=user,
         )
     return _charge_and_create(
         user=user,
@@ -227,7 +231,7 @@ def generation_create(
     )
 
 
-def _input_check_all(*, model, data, uploads):
+def _input_check_all(*, model, data, uploads, user):
     """Return the validated input, or raise InputError with every mistake, uploads included.
 
     Placeholders stand in for the upload URLs, so everything the user can get wrong is found
@@ -236,7 +240,9 @@ def _input_check_all(*, model, data, uploads):
     errors = uploads_check(fields=image_fields(model.input_schema), uploads=uploads)
     try:
         checked = validate_input(
-            model.input_schema, with_uploads(data=data, schema=model.input_schema, uploads=uploads)
+            model.input_schema,
+            with_uploads(data=data, schema=model.input_schema, uploads=uploads),
+            content_filter_switchable=content_filter_optional_for(model=model, user=user),
         )
     except InputInvalid as exc:
         errors = {**exc.errors, **errors}

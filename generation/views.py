@@ -89,7 +89,7 @@ def generate(request):
     status, error, form = 200, None, None
     model = selectors.model_for_slug(slug=source.get("model", ""))
     if request.method == "POST" and model is not None:
-        form = GenerationForm(request.POST, request.FILES, model=model)
+        form = GenerationForm(request.POST, request.FILES, model=model, user=request.user)
         if form.is_valid():
             try:
                 generation = services.generation_create(
@@ -126,7 +126,7 @@ def generate(request):
             # A plain visit starts from the options this user last generated with on this model.
             initial = _form_values(selectors.generation_last_settings(user=request.user, model=model))
             context["remembered"] = bool(initial)
-        form = GenerationForm(model=model, initial=initial)
+        form = GenerationForm(model=model, initial=initial, user=request.user)
         data = _coerce_initial(form, {k: v for k, v in form.initial.items() if v not in ("", None)})
     context["form"] = form
     context.update(_quote_context(request, model, data))
@@ -155,7 +155,7 @@ def generate_quote(request):
     model = selectors.model_for_slug(slug=request.GET.get("model", ""))
     if model is None:
         return HttpResponseNotFound()
-    form = GenerationForm(request.GET, model=model)
+    form = GenerationForm(request.GET, model=model, user=request.user)
     form.is_valid()
     data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if v not in (None, "", [])}
     data = {k: v for k, v in data.items() if k not in form.upload_names}

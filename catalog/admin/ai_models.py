@@ -53,7 +53,7 @@ class AIModelAdmin(admin.ModelAdmin):
     inlines = [PriceInline]
     list_display = ["name", "slug", "family", "kind", "min_plan", "price_summary", "is_active", "sort_order"]
     list_editable = ["is_active", "sort_order"]
-    list_filter = ["family", "kind", "min_plan", "is_active"]
+    list_filter = ["family", "kind", "min_plan", "is_active", "content_filter_optional"]
     search_fields = ["slug", "name", "kie_model", "description"]
     readonly_fields = ["price_history"]
     fieldsets = [
@@ -63,6 +63,7 @@ class AIModelAdmin(admin.ModelAdmin):
             "Input and pricing rules",
             {"fields": ["count_field", "variant_field", "images_per_task", "input_schema"]},
         ),
+        ("Content filter", {"fields": ["content_filter_optional"]}),
         ("Price history", {"fields": ["price_history"]}),
     ]
 

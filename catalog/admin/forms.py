@@ -50,6 +50,7 @@ class AIModelForm(forms.ModelForm):
             "variant_field",
             "images_per_task",
             "typical_seconds",
+            "content_filter_optional",
             "input_schema",
         ]
 

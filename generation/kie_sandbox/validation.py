@@ -2,7 +2,7 @@
 
 import threading
 
-from catalog.schemas import InputInvalid, kie_schema, validate_input
+from catalog.schemas import InputInvalid, kie_schema, validate_against_schema
 
 
 def _index(models):
@@ -62,7 +62,7 @@ class ModelCatalogue:
             return "input must be an object"
         try:
             # KIE's own types (num_images "2", not 2): the schema Artio's users fill in is not KIE's.
-            validate_input(kie_schema(schema), data)
+            validate_against_schema(kie_schema(schema), data)
         except InputInvalid as exc:
             return str(exc)
         return None

@@ -274,7 +274,9 @@ SPECTACULAR_SETTINGS = {
 # --- KIE --------------------------------------------------------------------------------------
 KIE_API_KEY = env_str("KIE_API_KEY")
 KIE_SANDBOX_PORT = env_int("KIE_SANDBOX_PORT", 8001)
-ARTIO_SANDBOX = env_bool("ARTIO_SANDBOX", True)
+# Sandboxes hand out "payments" and images for free: on in development, off in production unless a
+# public demo opts in with ARTIO_SANDBOX=1 (the banner still says so, and check --deploy warns).
+ARTIO_SANDBOX = env_bool("ARTIO_SANDBOX", DEBUG)
 KIE_SANDBOX = ARTIO_SANDBOX and not KIE_API_KEY
 _kie_default_base = f"http://127.0.0.1:{KIE_SANDBOX_PORT}" if KIE_SANDBOX else "https://api.kie.ai"
 KIE_API_BASE = env_str("KIE_API_BASE", _kie_default_base).rstrip("/")
@@ -292,9 +294,20 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/
 STRIPE_SANDBOX = ARTIO_SANDBOX and not STRIPE_SECRET_KEY
 if STRIPE_SECRET_KEY.startswith("sk_live_") and KIE_SANDBOX:
     raise ImproperlyConfigured("A sandbox cannot run beside a live Stripe key: set KIE_API_KEY.")
-if not ARTIO_SANDBOX and not (KIE_API_KEY and STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
+_missing_keys = [
+    name
+    for name, value in [
+        ("KIE_API_KEY", KIE_API_KEY),
+        ("STRIPE_SECRET_KEY", STRIPE_SECRET_KEY),
+        ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET),
+    ]
+    if not value
+]
+if not ARTIO_SANDBOX and _missing_keys:
     raise ImproperlyConfigured(
-        "ARTIO_SANDBOX=0 needs KIE_API_KEY, STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET."
+        f"No sandbox runs in production (or with ARTIO_SANDBOX=0), so Artio needs the real keys: "
+        f"set {', '.join(_missing_keys)}, or ARTIO_SANDBOX=1 to run the simulators in their place "
+        f"(a public demo)."
     )
 if STRIPE_SANDBOX and not STRIPE_WEBHOOK_SECRET:
     # The sandbox checkout signs its events with this; derived so it is stable across restarts.

@@ -330,6 +330,15 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# How many proxies in front append to X-Forwarded-For (1 behind the TLS proxy of docs/deploy.md).
+# With 0 the header is ignored, as a client could forge it; too low a count and every client
+# shares the proxy's address, so one person's wrong passwords lock everyone out.
+ARTIO_TRUSTED_PROXIES = env_int("ARTIO_TRUSTED_PROXIES", 0)
+if ARTIO_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured(f"ARTIO_TRUSTED_PROXIES must be 0 or more, not {ARTIO_TRUSTED_PROXIES}")
+ALLAUTH_TRUSTED_PROXY_COUNT = ARTIO_TRUSTED_PROXIES  # allauth's login and sign-up rate limits
+REST_FRAMEWORK["NUM_PROXIES"] = ARTIO_TRUSTED_PROXIES  # DRF's throttles (None would trust any header)
+
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

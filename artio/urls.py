@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -16,6 +17,9 @@ api_v1 = [
     *generation.urls.api_urlpatterns,
     *views.api_urlpatterns,
 ]
+
+# Staff sign in through allauth's login and its rate limits; the admin's own form has none.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -20,9 +20,7 @@ def sign_in(client, user, password, forwarded_for):
     )
 
 
-def test_behind_one_proxy_a_guesser_does_not_lock_out_other_clients(
-    client, alice, bob, verified, settings
-):
+def test_behind_one_proxy_a_guesser_does_not_lock_out_other_clients(client, alice, bob, verified, settings):
     # given one proxy in front, and client A guessing alice's password five times
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
     verified(alice), verified(bob)
@@ -39,9 +37,7 @@ def test_behind_one_proxy_a_guesser_does_not_lock_out_other_clients(
     assert LOCKED in sign_in(client, bob, RIGHT, "203.0.113.5").content.decode()
 
 
-def test_behind_one_proxy_a_forged_header_is_not_the_client_address(
-    client, alice, bob, verified, settings
-):
+def test_behind_one_proxy_a_forged_header_is_not_the_client_address(client, alice, bob, verified, settings):
     # given one proxy, which appends the address it sees to whatever the client sent
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
     verified(alice), verified(bob)

@@ -22,7 +22,7 @@ class GenerationImageInline(admin.TabularInline):
     def preview(self, obj):
         if not obj.thumbnail:
             return "—"
-        return format_html('<img src="{}" alt="" style="max-height:80px">', obj.thumbnail.url)
+        return format_html('<img src="{}" alt="" class="admin-thumb">', obj.thumbnail.url)
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -49,7 +49,7 @@ def price_form_save(request, price, form, *, change, note):
 def margin_html(margin):
     """Render a Margin: amount and share of retail, or a red "▼ $x below cost" that needs no colour."""
     if margin.below_cost:
-        return format_html('<strong style="color:#b42318">▼ {} below cost</strong>', usd(-margin.margin_usd))
+        return format_html('<strong class="below-cost">▼ {} below cost</strong>', usd(-margin.margin_usd))
     return format_html("{} ({}%)", usd(margin.margin_usd), margin.margin_percent)
 
 

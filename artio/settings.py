@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -274,7 +276,9 @@ SPECTACULAR_SETTINGS = {
 # --- KIE --------------------------------------------------------------------------------------
 KIE_API_KEY = env_str("KIE_API_KEY")
 KIE_SANDBOX_PORT = env_int("KIE_SANDBOX_PORT", 8001)
-ARTIO_SANDBOX = env_bool("ARTIO_SANDBOX", True)
+# Sandboxes hand out "payments" and images for free: on in development, off in production unless a
+# public demo opts in with ARTIO_SANDBOX=1 (the banner still says so, and check --deploy warns).
+ARTIO_SANDBOX = env_bool("ARTIO_SANDBOX", DEBUG)
 KIE_SANDBOX = ARTIO_SANDBOX and not KIE_API_KEY
 _kie_default_base = f"http://127.0.0.1:{KIE_SANDBOX_PORT}" if KIE_SANDBOX else "https://api.kie.ai"
 KIE_API_BASE = env_str("KIE_API_BASE", _kie_default_base).rstrip("/")
@@ -292,9 +296,20 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/
 STRIPE_SANDBOX = ARTIO_SANDBOX and not STRIPE_SECRET_KEY
 if STRIPE_SECRET_KEY.startswith("sk_live_") and KIE_SANDBOX:
     raise ImproperlyConfigured("A sandbox cannot run beside a live Stripe key: set KIE_API_KEY.")
-if not ARTIO_SANDBOX and not (KIE_API_KEY and STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
+_missing_keys = [
+    name
+    for name, value in [
+        ("KIE_API_KEY", KIE_API_KEY),
+        ("STRIPE_SECRET_KEY", STRIPE_SECRET_KEY),
+        ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET),
+    ]
+    if not value
+]
+if not ARTIO_SANDBOX and _missing_keys:
     raise ImproperlyConfigured(
-        "ARTIO_SANDBOX=0 needs KIE_API_KEY, STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET."
+        f"No sandbox runs in production (or with ARTIO_SANDBOX=0), so Artio needs the real keys: "
+        f"set {', '.join(_missing_keys)}, or ARTIO_SANDBOX=1 to run the simulators in their place "
+        f"(a public demo)."
     )
 if STRIPE_SANDBOX and not STRIPE_WEBHOOK_SECRET:
     # The sandbox checkout signs its events with this; derived so it is stable across restarts.
@@ -316,6 +331,51 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# How many proxies in front append to X-Forwarded-For (1 behind the TLS proxy of docs/deploy.md).
+# With 0 the header is ignored, as a client could forge it; too low a count and every client
+# shares the proxy's address, so one person's wrong passwords lock everyone out.
+ARTIO_TRUSTED_PROXIES = env_int("ARTIO_TRUSTED_PROXIES", 0)
+if ARTIO_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured(f"ARTIO_TRUSTED_PROXIES must be 0 or more, not {ARTIO_TRUSTED_PROXIES}")
+ALLAUTH_TRUSTED_PROXY_COUNT = ARTIO_TRUSTED_PROXIES  # allauth's login and sign-up rate limits
+REST_FRAMEWORK["NUM_PROXIES"] = ARTIO_TRUSTED_PROXIES  # DRF's throttles (None would trust any header)
+
+# --- Content-Security-Policy ------------------------------------------------------------------
+# The same policy in development, so a violation shows up before it reaches production. Nothing
+# inline: scripts and styles are files under static/, behaviour is wired by data- attributes.
+
+
+def _media_origins():
+    """Return the origins result images are served from when they live in S3."""
+    if not AWS_STORAGE_BUCKET_NAME:
+        return []
+    if AWS_S3_ENDPOINT_URL:
+        endpoint = urlsplit(AWS_S3_ENDPOINT_URL)
+        # boto3 signs path-style URLs for a custom endpoint; virtual-hosted ones are listed too.
+        return [
+            f"{endpoint.scheme}://{endpoint.netloc}",
+            f"{endpoint.scheme}://{AWS_STORAGE_BUCKET_NAME}.{endpoint.netloc}",
+        ]
+    origins = [f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com"]
+    if region := env_str("AWS_S3_REGION_NAME") or env_str("AWS_DEFAULT_REGION"):
+        origins.append(f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{region}.amazonaws.com")
+    return origins
+
+
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", *_media_origins()],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+    # Chrome applies form-action to the redirect after a POST: top-up and the billing portal
+    # answer their POSTs with a redirect to Stripe's hosted pages.
+    "form-action": [CSP.SELF, "https://checkout.stripe.com", "https://billing.stripe.com"],
+}
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

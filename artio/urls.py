@@ -1,8 +1,9 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 import billing.urls
 import catalog.urls
@@ -19,12 +20,15 @@ api_v1 = [
     re_path(r"^(?P<rest>[\s\S]*)$", api_not_found),
 ]
 
+# Staff sign in through allauth's login and its rate limits; the admin's own form has none.
+admin.site.login = secure_admin_login(admin.site.login)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include(catalog.urls.urlpatterns)),
     path("", include(billing.urls.urlpatterns)),
     path("", include(generation.urls.urlpatterns)),

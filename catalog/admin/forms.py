@@ -27,7 +27,7 @@ class PrettyJSONField(forms.JSONField):
 
 class AIModelForm(forms.ModelForm):
     input_schema = PrettyJSONField(
-        widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"}),
+        widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "class": "admin-code"}),
         help_text=(
             'JSON Schema (draft 2020-12) of the model\'s input: "type": "object" with "properties". '
             'Mark fields KIE wants as strings with "x-kie-type": "string".'
@@ -103,7 +103,7 @@ class PriceForm(forms.ModelForm):
 class PriceListForm(forms.ModelForm):
     """The changelist's editable column: retail credits only."""
 
-    credits = _retail_credits_field(widget=forms.NumberInput(attrs={"style": "width: 6em"}))
+    credits = _retail_credits_field(widget=forms.NumberInput(attrs={"class": "admin-credits"}))
 
     class Meta:
         model = Price

@@ -20,3 +20,27 @@ document.addEventListener("click", (event) => {
     setTimeout(() => (button.textContent = label), 1500);
   });
 });
+
+// The Content-Security-Policy allows no inline handlers or style attributes, so markup asks for
+// behaviour through data- attributes instead.
+document.addEventListener("submit", (event) => {
+  // <form data-confirm="Revoke this key?">: ask before a destructive POST.
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
+document.addEventListener("focusin", (event) => {
+  // <input data-select-on-focus>: a secret shown once is selected whole, ready to copy.
+  if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+});
+
+function artioApplyAspectRatios(root) {
+  // <div data-aspect-ratio="16 / 9">: a placeholder shaped like the image it stands for. Set
+  // through the CSSOM, which the policy allows, unlike a style="" attribute.
+  root.querySelectorAll("[data-aspect-ratio]").forEach((el) => {
+    el.style.aspectRatio = el.dataset.aspectRatio;
+  });
+}
+document.addEventListener("DOMContentLoaded", () => artioApplyAspectRatios(document));
+// htmx fires htmx:load on every fragment it swaps in (the generation page polls for its status).
+document.addEventListener("htmx:load", (event) => artioApplyAspectRatios(event.target));

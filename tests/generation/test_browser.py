@@ -34,9 +34,8 @@ def test_generate_in_a_browser_from_price_to_images(
     assert button.inner_text().strip() == "Generate 1 image · 4 credits"
     # when: the user picks 3 images, the server quote updates the button
     tab.get_by_label("3", exact=True).check()
-    tab.wait_for_function(
-        "document.querySelector('#generate-button button').textContent.includes('12 credits')"
-    )
+    # a locator wait: wait_for_function evals its string in the page, which the CSP refuses
+    button.filter(has_text="12 credits").wait_for()
     tab.locator("#id_prompt").fill("a paper boat on a lake")
     assert "22 / 5000 characters" in tab.locator("[data-count-for=id_prompt]").inner_text()
     tab.screenshot(path=str(tmp_path / f"generate-{viewport}.png"), full_page=True)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import api, views
 
@@ -6,13 +6,24 @@ urlpatterns = [
     path("generate/", views.generate, name="generate"),
     path("generate/quote/", views.generate_quote, name="generate-quote"),
     path("generations/", views.generation_list, name="generation-list"),
+    path("generations/trash/", views.generation_trash, name="generation-trash"),
     path("generations/<str:public_id>/", views.generation_detail, name="generation-detail"),
     path("generations/<str:public_id>/rerun/", views.generation_rerun, name="generation-rerun"),
     path("generations/<str:public_id>/cancel/", views.generation_cancel, name="generation-cancel"),
     path("generations/<str:public_id>/delete/", views.generation_delete, name="generation-delete"),
+    path("generations/<str:public_id>/restore/", views.generation_restore, name="generation-restore"),
+    path("generations/<str:public_id>/forever/", views.generation_delete_forever, name="generation-forever"),
+    path(
+        "generations/<str:public_id>/trash-preview/",
+        views.generation_trash_preview,
+        name="generation-trash-preview",
+    ),
     path("account/webhook-deliveries/", views.webhook_deliveries, name="webhook-deliveries"),
     path("generation/kie/callback/<str:token>/", views.kie_callback, name="generation-kie-callback"),
 ]
+
+# Mounted by the root URLconf when images are in local storage (with S3 the backend's URLs are used).
+media_urlpatterns = [re_path(r"^media/(?P<path>.*)$", views.image_serve, name="generation-image")]
 
 # Mounted under /api/v1/ by the root URLconf.
 api_urlpatterns = [

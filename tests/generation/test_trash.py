@@ -18,6 +18,8 @@ from generation import tasks as generation_tasks
 from generation.kie import kie_client
 from generation.models import Generation, GenerationImage, Status
 
+from .conftest import read
+
 FAST = "google/imagen4-fast"
 
 
@@ -329,3 +331,49 @@ def test_migration_carries_hidden_rows_over_as_deleted_and_schedules_the_purge(a
 
     schedule = Schedule.objects.get(name="generation-trash-purge")
     assert schedule.func == "generation.tasks.generations_purge" and schedule.schedule_type == Schedule.HOURLY
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("viewport", ["page", "phone_page"])
+def test_delete_undo_and_delete_forever_in_a_browser(
+    request, viewport, client, alice, fund, kie, tasks, live_server, tmp_path
+):
+    from .test_browser import sign_in
+
+    tab = request.getfixturevalue(viewport)
+    fund(alice, 100)
+    made = []
+    for prompt in ("a paper boat on a lake at dawn, watercolour", "a red fox in deep snow", "a lighthouse"):
+        generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": prompt})
+        made.append(finish(generation, kie))
+    sign_in(tab, client, alice, live_server)
+    # given: the gallery; when: delete the newest
+    tab.goto(f"{live_server.url}/generations/")
+    tab.locator(".gen-card").first.get_by_role("button", name="Delete").click()
+    # then: the flash offers Undo, and Undo puts it back
+    tab.wait_for_selector("text=Moved to Trash")
+    assert tab.locator(".gen-card").count() == 2
+    tab.screenshot(path=str(tmp_path / f"undo-{viewport}.png"), full_page=True)
+    tab.get_by_role("button", name="Undo").click()
+    tab.wait_for_selector("text=Restored to My images")
+    assert tab.locator(".gen-card").count() == 3
+    # when: two go to the trash
+    for _ in range(2):
+        tab.locator(".gen-card").first.get_by_role("button", name="Delete").click()
+        tab.wait_for_selector("text=Moved to Trash")
+    tab.get_by_role("link", name="Trash").click()
+    tab.wait_for_url("**/generations/trash/")
+    assert tab.locator(".gen-card").count() == 2
+    # thumbnails load through the owner-only preview
+    assert tab.locator(".gen-card img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    tab.screenshot(path=str(tmp_path / f"trash-{viewport}.png"), full_page=True)
+    # "Delete forever" asks once more
+    card = tab.locator(".gen-card").first
+    card.locator("summary").click()
+    tab.screenshot(path=str(tmp_path / f"trash-confirm-{viewport}.png"), full_page=True)
+    card.get_by_role("button", name="Yes, delete for good").click()
+    tab.wait_for_selector("text=Deleted for good")
+    assert tab.locator(".gen-card").count() == 1
+    assert read(lambda: Generation.objects.filter(purged_at__isnull=False).count()) == 1
+    print(tmp_path)

@@ -344,7 +344,11 @@ def generation_trash_preview(request, public_id):
         raise Http404("No image.")
     name = image.thumbnail.name or image.file.name
     content_type = "image/webp" if image.thumbnail.name else image.content_type
-    response = FileResponse(default_storage.open(name), content_type=content_type)
+    try:
+        handle = default_storage.open(name)
+    except FileNotFoundError:
+        raise Http404("No image.") from None  # a purge is deleting it right now
+    response = FileResponse(handle, content_type=content_type)
     response["Cache-Control"] = "private, no-cache"
     return response
 

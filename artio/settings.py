@@ -242,6 +242,7 @@ STORAGES = {
 ARTIO_MAX_IMAGE_BYTES = env_int("ARTIO_MAX_IMAGE_BYTES", 30 * 1024 * 1024)
 # Web uploads for image inputs (KIE takes up to 10 MB for most models).
 ARTIO_MAX_UPLOAD_BYTES = env_int("ARTIO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+ARTIO_TRASH_DAYS = env_int("ARTIO_TRASH_DAYS", 7)  # deleted generations' images are purged after this
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 
 # --- Internationalisation ---------------------------------------------------------------------

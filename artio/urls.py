@@ -2,7 +2,6 @@ from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 import billing.urls
@@ -36,12 +35,8 @@ urlpatterns = [
 ]
 
 
-def media(request, path):
-    """Serve result images from local storage (MEDIA_ROOT read per request, so tests can move it)."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
-
-
 if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
-    # Local storage (make run, small installs): Django serves result images itself. Their names
-    # carry random ids; production should put S3 (AWS_STORAGE_BUCKET_NAME) or a CDN in front.
-    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", media))
+    # Local storage (make run, small installs): Django serves result images itself, and only those
+    # whose generation is not in the trash. With S3 (AWS_STORAGE_BUCKET_NAME) the backend's URLs are
+    # used; a CDN or signed URLs govern access, and the files go at the trash purge.
+    urlpatterns += generation.urls.media_urlpatterns

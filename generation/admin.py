@@ -44,7 +44,7 @@ class GenerationAdmin(admin.ModelAdmin):
         "created_at",
         "duration",
     )
-    list_filter = ("status", "refunded", "source", "model", "hidden")
+    list_filter = ("status", "refunded", "source", "model", ("deleted_at", admin.EmptyFieldListFilter))
     search_fields = ("public_id", "kie_task_id", "owner__email", "idempotency_key")
     list_select_related = ("owner", "model")
     date_hierarchy = "created_at"
@@ -60,7 +60,8 @@ class GenerationAdmin(admin.ModelAdmin):
         ("kie_task_id", "dispatch_attempts", "priority"),
         ("error_code", "error_message"),
         ("created_at", "submitted_at", "completed_at", "last_checked_at", "images_stored_at"),
-        ("webhook_url", "idempotency_key", "hidden"),
+        ("webhook_url", "idempotency_key"),
+        ("deleted_at", "purged_at"),
         "kie_record",
     )
     readonly_fields = [f for row in fields for f in (row if isinstance(row, tuple) else (row,))]

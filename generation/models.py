@@ -72,7 +72,11 @@ class Generation(models.Model):
     source = models.CharField(max_length=5, choices=Source.choices, default=Source.WEB)
     webhook_url = models.URLField(max_length=500, blank=True)
     idempotency_key = models.CharField(max_length=255, blank=True)
-    hidden = models.BooleanField(default=False, help_text="Deleted by the user from their gallery.")
+    # The owner's trash: deleted_at hides it from every view of theirs at once (and its image URLs);
+    # ARTIO_TRASH_DAYS later, once finished, the purge deletes its images and sets purged_at. The
+    # row stays for the ledger and staff.
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Moved to the trash by its owner.")
+    purged_at = models.DateTimeField(null=True, blank=True, help_text="Images deleted for good.")
 
     # Dispatcher bookkeeping: higher priority goes first (the account's plan rank when charged);
     # a worker "leases" a queued generation until `claimed_until` while it talks to KIE, which also
@@ -104,7 +108,22 @@ class Generation(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["owner", "hidden", "-created_at", "-id"], name="generation_gallery"),
+            models.Index(
+                fields=["owner", "-created_at", "-id"],
+                name="generation_gallery",
+                condition=Q(deleted_at__isnull=True),
+            ),
+            # The trash page and the purge sweep read only what is in the trash: a small index.
+            models.Index(
+                fields=["owner", "-deleted_at"],
+                name="generation_trash",
+                condition=Q(deleted_at__isnull=False, purged_at__isnull=True),
+            ),
+            models.Index(
+                fields=["deleted_at"],
+                name="generation_purge_due",
+                condition=Q(deleted_at__isnull=False, purged_at__isnull=True),
+            ),
             # The Generate form's "your last settings for this model".
             models.Index(fields=["owner", "model", "-created_at"], name="generation_last_settings"),
             models.Index(fields=["status", "-priority", "id"], name="generation_dispatch_order"),
@@ -121,6 +140,13 @@ class Generation(models.Model):
     @property
     def is_terminal(self):
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def purge_due_at(self):
+        """Return when the trash purge may delete it for good (None unless it is in the trash)."""
+        if self.deleted_at is None or self.purged_at is not None:
+            return None
+        return self.deleted_at + timedelta(days=settings.ARTIO_TRASH_DAYS)
 
     @property
     def prompt(self):
@@ -168,6 +194,11 @@ class GenerationImage(models.Model):
         ordering = ["generation", "position"]
         constraints = [
             models.UniqueConstraint(fields=["generation", "position"], name="generation_image_position_once"),
+        ]
+        # The media view finds an image by the path in its URL, on every image request.
+        indexes = [
+            models.Index(fields=["file"], name="generation_image_file"),
+            models.Index(fields=["thumbnail"], name="generation_image_thumbnail"),
         ]
 
     def __str__(self):

@@ -181,15 +181,16 @@ def _images_store(*, generation, urls):
             storage.image_delete(fields=fields)
         raise
     with transaction.atomic():
-        won = Generation.objects.filter(pk=generation.pk, images_stored_at__isnull=True).update(
-            images_stored_at=timezone.now()
-        )
+        # Never behind a purge: a generation whose images were deleted for good gets none back.
+        won = Generation.objects.filter(
+            pk=generation.pk, images_stored_at__isnull=True, purged_at__isnull=True
+        ).update(images_stored_at=timezone.now())
         if won:
             GenerationImage.objects.bulk_create(
                 [GenerationImage(generation_id=generation.pk, position=i, **f) for i, f in enumerate(saved)]
             )
     if not won:
-        # Another worker stored this result first; ours are duplicates.
+        # Another worker stored this result first (ours are duplicates), or it was purged.
         for fields in saved:
             storage.image_delete(fields=fields)
     return bool(won)
@@ -245,6 +246,7 @@ def generation_refresh(*, generation_id):
         generation.status == Status.FAILED
         and generation.error_code == "deadline"
         and generation.images_stored_at is None
+        and generation.purged_at is None
     )
     if generation.status not in (Status.SUBMITTED, Status.RUNNING) and not late:
         return generation.status
@@ -450,6 +452,7 @@ def generations_poll(*, max_seconds=40.0):
             status=Status.FAILED,
             error_code="deadline",
             images_stored_at__isnull=True,
+            purged_at__isnull=True,
             completed_at__gt=now - timedelta(hours=LATE_RESULT_HOURS),
         )
         .exclude(kie_task_id="")

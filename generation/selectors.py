@@ -11,20 +11,52 @@ from catalog.models import AIModel
 from catalog.schemas import image_fields
 
 from . import kie
-from .models import DispatchState, Generation, WebhookDelivery
+from .models import DispatchState, Generation, GenerationImage, WebhookDelivery
 
 
 def generation_get_for_owner(*, user, public_id):
-    """Return the user's generation `public_id` (hidden ones included), or raise Http404."""
+    """Return the user's generation `public_id` unless it is in the trash, or raise Http404."""
     generation = (
         Generation.objects.select_related("model", "price")
         .prefetch_related("images")
-        .filter(owner=user, public_id=public_id)
+        .filter(owner=user, public_id=public_id, deleted_at__isnull=True)
         .first()
     )
     if generation is None:
         raise Http404("No such generation.")
     return generation
+
+
+def _trash_for_owner(user):
+    return Generation.objects.filter(owner=user, deleted_at__isnull=False, purged_at__isnull=True)
+
+
+def generation_get_in_trash(*, user, public_id):
+    """Return the user's generation `public_id` if it is in the trash (not yet purged), or raise Http404."""
+    generation = _trash_for_owner(user).select_related("model").filter(public_id=public_id).first()
+    if generation is None:
+        raise Http404("No such generation in the trash.")
+    return generation
+
+
+def generations_in_trash(*, user):
+    """Return the user's trashed, not yet purged generations, last deleted first, images prefetched."""
+    return (
+        _trash_for_owner(user)
+        .select_related("model")
+        .prefetch_related("images")
+        .order_by("-deleted_at", "-id")
+    )
+
+
+def image_is_served(*, path):
+    """Return True if `path` is a stored result image (or its thumbnail) whose generation is not in
+    the trash; anything else under the media folder is not served."""
+    if not path:
+        return False  # an image without a thumbnail has thumbnail=""
+    return GenerationImage.objects.filter(
+        Q(file=path) | Q(thumbnail=path), generation__deleted_at__isnull=True
+    ).exists()
 
 
 @dataclass
@@ -53,7 +85,7 @@ def _cursor_parse(cursor):
 def generations_for_owner(*, user, status=None, model_slug=None):
     """Return the user's visible generations, newest first, images prefetched."""
     qs = (
-        Generation.objects.filter(owner=user, hidden=False)
+        Generation.objects.filter(owner=user, deleted_at__isnull=True)
         .select_related("model")
         .prefetch_related("images")
         .order_by("-created_at", "-id")

@@ -5,9 +5,12 @@ is pipeline.py. Errors are ArtioError (artio/errors.py): nothing was charged whe
 """
 
 import logging
+import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from artio.errors import ArtioError
@@ -20,7 +23,7 @@ from catalog.models import AIModel, Plan
 from catalog.schemas import InputInvalid, content_filter_optional_for, image_fields, validate_input
 
 from . import kie, pipeline, storage
-from .models import Generation, Status, public_id_new
+from .models import TERMINAL_STATUSES, Generation, GenerationImage, Status, public_id_new
 
 logger = logging.getLogger("generation.services")
 
@@ -321,6 +324,81 @@ def generation_rerun(*, generation):
     )
 
 
-def generation_hide(*, generation):
-    """Remove a generation from its owner's gallery; the row and its ledger entries stay."""
-    return Generation.objects.filter(pk=generation.pk).update(hidden=True) == 1
+# --- The owner's trash: delete, restore, purge --------------------------------------------------
+
+
+class NotPurgeable(ArtioError):
+    code, http_status = "not_purgeable", 409
+
+
+def generation_trash(*, generation):
+    """Move the owner's `generation` to the trash: gone from their views and its image URLs at once.
+
+    An unfinished one stays in the pipeline (it may still succeed or be refunded); the purge waits
+    until it has finished. Return True if this call moved it.
+    """
+    return (
+        Generation.objects.filter(pk=generation.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
+        == 1
+    )
+
+
+def generation_restore(*, generation):
+    """Take `generation` back out of the trash, unless it was purged; return True if this call did."""
+    return (
+        Generation.objects.filter(pk=generation.pk, deleted_at__isnull=False, purged_at__isnull=True).update(
+            deleted_at=None
+        )
+        == 1
+    )
+
+
+def generation_purge(*, generation_id, due_before=None):
+    """Delete a trashed, finished generation's images for good (files, then rows); mark it purged.
+
+    With `due_before`, only if it was deleted before then. The row, its input and its ledger rows
+    stay. The row lock (and purged_at after it) keeps a late result from storing images behind the
+    purge's back (pipeline._images_store checks purged_at). A storage error rolls back; the files
+    already deleted stay deleted and the next sweep finishes the job. Return True if this call did it.
+    """
+    due = Q(pk=generation_id, deleted_at__isnull=False, purged_at__isnull=True, status__in=TERMINAL_STATUSES)
+    if due_before is not None:
+        due &= Q(deleted_at__lt=due_before)
+    with transaction.atomic():
+        if not list(Generation.objects.select_for_update().filter(due).values_list("pk", flat=True)):
+            return False
+        images = list(GenerationImage.objects.filter(generation_id=generation_id))
+        for image in images:
+            storage.image_delete(fields={"file": image.file.name, "thumbnail": image.thumbnail.name})
+        GenerationImage.objects.filter(pk__in=[image.pk for image in images]).delete()
+        Generation.objects.filter(pk=generation_id).update(purged_at=timezone.now())
+    logger.info("generation %s purged (%s images)", generation_id, len(images))
+    return True
+
+
+def generation_delete_forever(*, generation):
+    """Purge the owner's trashed `generation` now, without waiting for ARTIO_TRASH_DAYS.
+
+    Raises NotPurgeable while it is still running: its images may yet arrive, so it can only go for
+    good once it has finished.
+    """
+    if not generation.is_terminal:
+        raise NotPurgeable("It is still generating; you can delete it for good once it has finished.")
+    return generation_purge(generation_id=generation.pk)
+
+
+def generations_purge(*, max_seconds=30.0, limit=500):
+    """Purge every finished generation that has been in the trash for ARTIO_TRASH_DAYS; return the count."""
+    started = time.monotonic()
+    cutoff = timezone.now() - timedelta(days=settings.ARTIO_TRASH_DAYS)
+    due = (
+        Generation.objects.filter(deleted_at__lt=cutoff, purged_at__isnull=True, status__in=TERMINAL_STATUSES)
+        .order_by("deleted_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    purged = 0
+    for pk in list(due):
+        if time.monotonic() - started > max_seconds:
+            break  # the next hourly run takes the rest
+        purged += int(generation_purge(generation_id=pk, due_before=cutoff))
+    return purged

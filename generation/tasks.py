@@ -6,7 +6,7 @@ failure and retries (bounded by Q_CLUSTER max_attempts).
 
 import logging
 
-from . import delivery, kie, pipeline
+from . import delivery, kie, pipeline, services
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +42,8 @@ def generation_poll():
 def partner_webhook_send(generation_pk, attempt=1):
     """Deliver attempt `attempt` of a finished generation's webhook (a retry schedules the next)."""
     return delivery.webhook_deliver(generation_pk=generation_pk, attempt=attempt)
+
+
+def generations_purge():
+    """The scheduled sweep (hourly): delete for good the images of generations long in the trash."""
+    return services.generations_purge(max_seconds=TASK_BUDGET_SECONDS)

@@ -1,20 +1,28 @@
-from django.urls import path
+from django.urls import path, re_path
 
 import artio.converters  # noqa: F401 (registers the converters)
 
 from . import api, views
 
+ONE = "generations/<public_id:public_id>/"
 urlpatterns = [
     path("generate/", views.generate, name="generate"),
     path("generate/quote/", views.generate_quote, name="generate-quote"),
     path("generations/", views.generation_list, name="generation-list"),
-    path("generations/<public_id:public_id>/", views.generation_detail, name="generation-detail"),
-    path("generations/<public_id:public_id>/rerun/", views.generation_rerun, name="generation-rerun"),
-    path("generations/<public_id:public_id>/cancel/", views.generation_cancel, name="generation-cancel"),
-    path("generations/<public_id:public_id>/delete/", views.generation_delete, name="generation-delete"),
+    path("generations/trash/", views.generation_trash, name="generation-trash"),
+    path(ONE, views.generation_detail, name="generation-detail"),
+    path(f"{ONE}rerun/", views.generation_rerun, name="generation-rerun"),
+    path(f"{ONE}cancel/", views.generation_cancel, name="generation-cancel"),
+    path(f"{ONE}delete/", views.generation_delete, name="generation-delete"),
+    path(f"{ONE}restore/", views.generation_restore, name="generation-restore"),
+    path(f"{ONE}forever/", views.generation_delete_forever, name="generation-forever"),
+    path(f"{ONE}trash-preview/", views.generation_trash_preview, name="generation-trash-preview"),
     path("account/webhook-deliveries/", views.webhook_deliveries, name="webhook-deliveries"),
     path("generation/kie/callback/<str:token>/", views.kie_callback, name="generation-kie-callback"),
 ]
+
+# Mounted by the root URLconf when images are in local storage (with S3 the backend's URLs are used).
+media_urlpatterns = [re_path(r"^media/(?P<path>.*)$", views.image_serve, name="generation-image")]
 
 # Mounted under /api/v1/ by the root URLconf.
 api_urlpatterns = [

@@ -9,12 +9,22 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, HttpResponseNotFound
+from django.core.files.storage import default_storage
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotFound,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
+from django.views.static import serve
 
 from artio.errors import ArtioError
 from billing.selectors import account_get
@@ -191,6 +201,8 @@ def generation_list(request):
         request,
         "generation/list.html",
         {
+            "undo_id": request.session.pop(UNDO_SESSION_KEY, None),
+            "trash_days": settings.ARTIO_TRASH_DAYS,
             "page": page,
             "status": status,
             "model_slug": model_slug,
@@ -228,6 +240,7 @@ def generation_detail(request, public_id):
         "images": list(generation.images.all()),
         "recipe": _recipe(generation),
         "reuse_url": reverse("generate") + "?" + _form_query(generation.model, generation.input),
+        "trash_days": settings.ARTIO_TRASH_DAYS,
     }
     return _page_or_fragment(request, "generation/detail.html", "status", context)
 
@@ -260,13 +273,106 @@ def generation_cancel(request, public_id):
     return redirect("generation-detail", public_id=public_id)
 
 
+# Set by a delete, read once by the next gallery page, which offers "Undo" (a flash message with a form).
+UNDO_SESSION_KEY = "generation_undo"
+TRASH_PAGE_SIZE = 200
+
+
+def _back(request, default):
+    """Return the POSTed `next` if it is one of our gallery or trash pages, else `default`."""
+    target = request.POST.get("next", "")
+    pages = (reverse("generation-list"), reverse("generation-trash"))
+    if target.startswith(pages) and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return target
+    return reverse(default)
+
+
 @login_required
 @require_POST
 def generation_delete(request, public_id):
+    """Move a generation to the trash; the gallery then offers to undo it."""
     generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
-    services.generation_hide(generation=generation)
-    messages.success(request, "Removed from your images. Your credit history keeps the record.")
-    return redirect("generation-list")
+    services.generation_trash(generation=generation)
+    request.session[UNDO_SESSION_KEY] = generation.public_id
+    return redirect(_back(request, "generation-list"))
+
+
+@login_required
+@require_POST
+def generation_restore(request, public_id):
+    generation = selectors.generation_get_in_trash(user=request.user, public_id=public_id)
+    services.generation_restore(generation=generation)
+    messages.success(request, "Restored to My images.")
+    return redirect(_back(request, "generation-list"))
+
+
+@login_required
+@require_POST
+def generation_delete_forever(request, public_id):
+    generation = selectors.generation_get_in_trash(user=request.user, public_id=public_id)
+    try:
+        services.generation_delete_forever(generation=generation)
+    except services.NotPurgeable as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Deleted for good. Your credit history keeps the record of what it cost.")
+    return redirect("generation-trash")
+
+
+@login_required
+@require_GET
+def generation_trash(request):
+    """The user's trash: restore, or delete for good before the purge does."""
+    items = list(selectors.generations_in_trash(user=request.user)[: TRASH_PAGE_SIZE + 1])
+    return render(
+        request,
+        "generation/trash.html",
+        {
+            "items": items[:TRASH_PAGE_SIZE],
+            "more": len(items) > TRASH_PAGE_SIZE,
+            "trash_days": settings.ARTIO_TRASH_DAYS,
+        },
+    )
+
+
+@login_required
+@require_safe
+def generation_trash_preview(request, public_id):
+    """The first image's thumbnail of a trashed generation, for its owner's trash page only.
+
+    Its public image URLs answer 404 while it is in the trash; this owner-only route lets the owner
+    see what they are about to restore or delete.
+    """
+    generation = selectors.generation_get_in_trash(user=request.user, public_id=public_id)
+    image = generation.images.order_by("position").first()
+    if image is None:
+        raise Http404("No image.")
+    name = image.thumbnail.name or image.file.name
+    content_type = "image/webp" if image.thumbnail.name else image.content_type
+    try:
+        handle = default_storage.open(name)
+    except FileNotFoundError:
+        raise Http404("No image.") from None  # a purge is deleting it right now
+    response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_safe
+def image_serve(request, path):
+    """Serve a result image from local storage (MEDIA_ROOT), unless its generation is in the trash.
+
+    Anyone with the link may see it (the names carry 144 random bits); the moment its owner
+    deletes it, the link answers 404, and again works after a restore. Nothing else under
+    MEDIA_ROOT is served.
+    """
+    if not selectors.image_is_served(path=path):
+        raise Http404("No such image.")
+    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    # Browsers revalidate (cheap: 304) rather than keep showing an image that was since deleted;
+    # shared caches keep nothing.
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @login_required

@@ -112,7 +112,7 @@ def test_other_users_generations_are_404(client, alice, bob, fund, tasks):
     assert client.post(reverse("generation-delete", args=[generation.public_id])).status_code == 404
     assert client.post(reverse("generation-cancel", args=[generation.public_id])).status_code == 404
     generation.refresh_from_db()
-    assert not generation.hidden and generation.status == Status.QUEUED
+    assert generation.deleted_at is None and generation.status == Status.QUEUED
     assert Generation.objects.count() == 1
     assert generation.public_id not in client.get(reverse("generation-list")).content.decode()
 
@@ -124,15 +124,19 @@ def test_pages_need_sign_in(client):
 
 
 @pytest.mark.django_db
-def test_delete_hides_but_keeps_the_ledger(alice_client, alice, fund, tasks):
+def test_delete_moves_to_the_trash_and_keeps_the_ledger(alice_client, alice, fund, tasks):
     fund(alice, 50)
     tasks.run = False
     generation = make(alice)
     response = alice_client.post(reverse("generation-delete", args=[generation.public_id]))
     assert response.status_code == 302
     generation.refresh_from_db()
-    assert generation.hidden
+    assert generation.deleted_at is not None
     assert LedgerEntry.objects.filter(reference=generation.public_id).count() == 1
+    # The next gallery page offers "Undo" once; the card itself is gone.
+    first = alice_client.get(reverse("generation-list")).content.decode()
+    assert reverse("generation-restore", args=[generation.public_id]) in first
+    assert reverse("generation-detail", args=[generation.public_id]) + '"' not in first
     assert generation.public_id not in alice_client.get(reverse("generation-list")).content.decode()
     assert alice_client.get(reverse("generation-delete", args=[generation.public_id])).status_code == 405
 

@@ -1,27 +1,14 @@
 """A generation its owner deleted on the site is gone from the partner API at once, and back on restore."""
 
-import time
 from urllib.parse import urlsplit
 
 import pytest
 from django.urls import reverse
 
-from generation import pipeline
 from generation.models import Generation
+from tests.pipeline_helpers import run_until_terminal
 
 pytestmark = pytest.mark.django_db
-
-
-def _run_until_terminal(generation, timeout=10):
-    pipeline.generations_dispatch(max_seconds=5)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pipeline.generation_refresh(generation_id=generation.pk)
-        generation.refresh_from_db()
-        if generation.is_terminal:
-            return generation
-        time.sleep(0.05)
-    raise AssertionError(f"{generation.public_id} still {generation.status}")
 
 
 @pytest.fixture
@@ -32,7 +19,7 @@ def finished(alice_api, kie_sandbox, enqueued, settings, tmp_path):
         "/api/v1/generations", {"model": "google/imagen4-fast", "input": {"prompt": "a fox"}}, format="json"
     )
     assert created.status_code == 202
-    generation = _run_until_terminal(Generation.objects.get(public_id=created.json()["id"]))
+    generation = run_until_terminal(Generation.objects.get(public_id=created.json()["id"]))
     assert generation.status == "succeeded"
     return generation.public_id
 

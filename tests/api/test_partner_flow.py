@@ -1,32 +1,19 @@
 """The whole partner journey against the KIE simulator over real HTTP and a real webhook receiver."""
 
 import json
-import time
 from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
 
-from generation import pipeline, tasks
+from generation import tasks
 from generation.models import Generation, Status
+from tests.pipeline_helpers import run_until_terminal
 
 from .conftest import client_for, grant
 
 pytestmark = pytest.mark.django_db
-
-
-def _run_until_terminal(generation, enqueued, timeout=10):
-    """Play the worker: dispatch to KIE, then re-read the task until it is finished."""
-    pipeline.generations_dispatch(max_seconds=5)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pipeline.generation_refresh(generation_id=generation.pk)
-        generation.refresh_from_db()
-        if generation.is_terminal:
-            return generation
-        time.sleep(0.1)
-    raise AssertionError(f"{generation.public_id} still {generation.status}")
 
 
 def test_key_quote_create_webhook_retrieve_ledger(
@@ -56,7 +43,7 @@ def test_key_quote_create_webhook_retrieve_ledger(
     # and the worker runs it to the end; the pipeline enqueues our webhook task on commit
     generation = Generation.objects.get(public_id=created.json()["id"])
     with django_capture_on_commit_callbacks(execute=True):
-        generation = _run_until_terminal(generation, enqueued)
+        generation = run_until_terminal(generation)
     assert generation.status == Status.SUCCEEDED
     webhook_calls = [args for func, args in enqueued if func == "generation.tasks.partner_webhook_send"]
     assert webhook_calls == [(generation.pk,)]
@@ -113,7 +100,7 @@ def test_a_failed_generation_is_refunded_and_the_webhook_says_so(
     generation = Generation.objects.get(public_id=created["id"])
 
     with django_capture_on_commit_callbacks(execute=True):
-        generation = _run_until_terminal(generation, enqueued)
+        generation = run_until_terminal(generation)
     for func, args in enqueued:
         if func == "generation.tasks.partner_webhook_send":
             tasks.partner_webhook_send(*args)

@@ -17,6 +17,7 @@ from generation import pipeline, services
 from generation import tasks as generation_tasks
 from generation.kie import kie_client
 from generation.models import Generation, GenerationImage, Status
+from tests.pipeline_helpers import run_until_terminal
 
 from .conftest import read
 
@@ -33,25 +34,13 @@ def create(user, **extra):
     return services.generation_create(user=user, model_slug=FAST, data={"prompt": "a fox in snow", **extra})
 
 
-def finish(generation, kie):
-    """Play the worker until the KIE sandbox's task is done and the generation has moved on."""
-    ends = time.monotonic() + 10
-    while time.monotonic() < ends:
-        pipeline.generation_refresh(generation_id=generation.pk)
-        generation.refresh_from_db()
-        if generation.is_terminal:
-            return generation
-        time.sleep(0.05)
-    raise AssertionError(f"{generation.public_id} still {generation.status}")
-
-
 @pytest.fixture
 def done(alice, fund, kie, tasks, django_capture_on_commit_callbacks):
     """Return a succeeded generation of alice's with two images really stored in MEDIA_ROOT."""
     fund(alice, 100)
     with django_capture_on_commit_callbacks(execute=True):
         generation = create(alice, num_images=2)
-    generation = finish(generation, kie)
+    generation = run_until_terminal(generation, dispatch=False)
     assert generation.status == Status.SUCCEEDED and generation.images.count() == 2
     return generation
 
@@ -346,7 +335,7 @@ def test_delete_undo_and_delete_forever_in_a_browser(
     made = []
     for prompt in ("a paper boat on a lake at dawn, watercolour", "a red fox in deep snow", "a lighthouse"):
         generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": prompt})
-        made.append(finish(generation, kie))
+        made.append(run_until_terminal(generation, dispatch=False))
     sign_in(tab, client, alice, live_server)
     # given: the gallery; when: delete the newest
     tab.goto(f"{live_server.url}/generations/")

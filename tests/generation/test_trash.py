@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from billing.models import LedgerEntry
 from generation import pipeline, services
@@ -342,20 +343,22 @@ def test_delete_undo_and_delete_forever_in_a_browser(
     tab.locator(".gen-card").first.get_by_role("button", name="Delete").click()
     # then: the flash offers Undo, and Undo puts it back
     tab.wait_for_selector("text=Moved to Trash")
-    assert tab.locator(".gen-card").count() == 2
+    expect(tab.locator(".gen-card")).to_have_count(2)
     tab.screenshot(path=str(tmp_path / f"undo-{viewport}.png"), full_page=True)
     tab.get_by_role("button", name="Undo").click()
     tab.wait_for_selector("text=Restored to My images")
-    assert tab.locator(".gen-card").count() == 3
-    # when: two go to the trash
-    for _ in range(2):
+    expect(tab.locator(".gen-card")).to_have_count(3)
+    # when: two go to the trash (each delete reloads the gallery with one card fewer)
+    for left in (2, 1):
         tab.locator(".gen-card").first.get_by_role("button", name="Delete").click()
-        tab.wait_for_selector("text=Moved to Trash")
+        expect(tab.locator(".gen-card")).to_have_count(left)
     tab.get_by_role("link", name="Trash").click()
     tab.wait_for_url("**/generations/trash/")
-    assert tab.locator(".gen-card").count() == 2
+    expect(tab.locator(".gen-card")).to_have_count(2)
     # thumbnails load through the owner-only preview
-    assert tab.locator(".gen-card img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    thumbnail = tab.locator(".gen-card img").first
+    expect(thumbnail).to_have_js_property("complete", True)
+    assert thumbnail.evaluate("img => img.naturalWidth") > 0
     tab.screenshot(path=str(tmp_path / f"trash-{viewport}.png"), full_page=True)
     # "Delete forever" asks once more
     card = tab.locator(".gen-card").first
@@ -363,6 +366,5 @@ def test_delete_undo_and_delete_forever_in_a_browser(
     tab.screenshot(path=str(tmp_path / f"trash-confirm-{viewport}.png"), full_page=True)
     card.get_by_role("button", name="Yes, delete for good").click()
     tab.wait_for_selector("text=Deleted for good")
-    assert tab.locator(".gen-card").count() == 1
+    expect(tab.locator(".gen-card")).to_have_count(1)
     assert read(lambda: Generation.objects.filter(purged_at__isnull=False).count()) == 1
-    print(tmp_path)

@@ -2,7 +2,7 @@ from django.urls import path
 
 import artio.converters  # noqa: F401 (registers the converters)
 
-from . import api, views
+from . import api, health, views
 
 urlpatterns = [
     path("generate/", views.generate, name="generate"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("generations/<public_id:public_id>/delete/", views.generation_delete, name="generation-delete"),
     path("account/webhook-deliveries/", views.webhook_deliveries, name="webhook-deliveries"),
     path("generation/kie/callback/<str:token>/", views.kie_callback, name="generation-kie-callback"),
+    path("healthz", health.healthz, name="healthz"),
 ]
 
 # Mounted under /api/v1/ by the root URLconf.

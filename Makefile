@@ -1,9 +1,10 @@
 # `make run` and `make test` are the two commands README promises; everything else serves them.
+# `make dev` is `make run` with Django's auto-reloading server in place of gunicorn.
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench setup clean
+.PHONY: run dev test lint format bench setup clean
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -20,6 +21,9 @@ setup: $(STAMP)
 
 run: setup
 	DJANGO_DEBUG=1 sh scripts/run.sh $(PY)
+
+dev: setup
+	DJANGO_DEBUG=1 sh scripts/run.sh $(PY) dev
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

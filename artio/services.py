@@ -9,9 +9,12 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from .errors import ArtioError
 from .models import ApiKey, PartnerSettings
 
 KEY_PREFIX = "artio_"
+# The column is a PositiveIntegerField; its portable upper bound (PostgreSQL's integer).
+RATE_LIMIT_MAX_PER_MINUTE = 2_147_483_647
 # last_used_at is written at most this often per key, so a busy key costs no write per request.
 LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -88,4 +91,21 @@ def webhook_secret_rotate(*, user):
     partner = partner_settings_for_user(user=user)
     partner.webhook_secret = webhook_secret_new()
     partner.save(update_fields=["webhook_secret", "updated_at"])
+    return partner
+
+
+def partner_rate_limit_set(*, user, per_minute):
+    """Set the API requests per minute each of the user's keys may make (enterprise terms)."""
+    if isinstance(per_minute, bool) or not isinstance(per_minute, int):
+        raise ArtioError("The rate limit must be a whole number of requests per minute.")
+    if not 1 <= per_minute <= RATE_LIMIT_MAX_PER_MINUTE:
+        raise ArtioError(
+            f"The rate limit must be from 1 to {RATE_LIMIT_MAX_PER_MINUTE} requests per minute, "
+            f"not {per_minute}."
+        )
+    partner = partner_settings_for_user(user=user)
+    PartnerSettings.objects.filter(pk=partner.pk).update(
+        rate_limit_per_minute=per_minute, updated_at=timezone.now()
+    )
+    partner.refresh_from_db()
     return partner

@@ -58,7 +58,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 
-ARTIO_PUBLIC_URL = env_str("ARTIO_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where `make run` serves; callbacks and Stripe redirects follow it unless ARTIO_PUBLIC_URL says otherwise.
+PORT = env_int("PORT", 8000)
+ARTIO_PUBLIC_URL = env_str("ARTIO_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [
     "{0.scheme}://{0.netloc}".format(urlsplit(ARTIO_PUBLIC_URL)),
     *env_list("DJANGO_CSRF_TRUSTED_ORIGINS"),
@@ -135,7 +137,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not _fo
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    # WAL and a busy timeout let the web process and the worker share the file.
+    # SQLite has one writer at a time. WAL lets readers go on while it writes; IMMEDIATE takes the
+    # write lock when a transaction begins (a deferred one that upgrades later fails with "database
+    # is locked" at once, without waiting); the busy timeout makes the other web threads, processes
+    # and the worker queue for it instead of failing.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
@@ -147,7 +152,17 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Every web process must see the same counters (API rate limits, sign-in limits), so the
+    # embedded default is a table in the database (artio migration 0005 creates it), not each
+    # process's memory. MAX_ENTRIES is far above the default 300, past which Django culls rows and
+    # so would forget live counters.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "artio_cache",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    }
 
 # A task may run at most `timeout` seconds and is re-delivered only after `retry`, so a task
 # still running is never handed to a second worker; `max_attempts` bounds retries.

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 import artio.converters  # noqa: F401 (registers the converters)
 
-from . import api, views
+from . import api, health, views
 
 ONE = "generations/<public_id:public_id>/"
 urlpatterns = [
@@ -19,6 +19,7 @@ urlpatterns = [
     path(f"{ONE}trash-preview/", views.generation_trash_preview, name="generation-trash-preview"),
     path("account/webhook-deliveries/", views.webhook_deliveries, name="webhook-deliveries"),
     path("generation/kie/callback/<str:token>/", views.kie_callback, name="generation-kie-callback"),
+    path("healthz", health.healthz, name="healthz"),
 ]
 
 # Mounted by the root URLconf when images are in local storage (with S3 the backend's URLs are used).

@@ -1,8 +1,13 @@
 #!/usr/bin/env sh
 # Serve the app, the django-q2 worker and (without KIE_API_KEY) the KIE simulator together.
 # Ctrl-C (or any one of them dying) stops all of them.
+# Usage: run.sh [PYTHON] [dev]  — "dev" serves with Django's auto-reloading runserver instead of gunicorn.
 PY=${1:-.venv/bin/python}
+MODE=${2:-serve}
 set -u
+# Exported so the worker builds KIE callback URLs for the same port (settings: ARTIO_PUBLIC_URL).
+PORT=${PORT:-8000}
+export PORT
 pids=""
 # Each service runs in its own session (process group), so stopping it reaches its own children
 # too (qcluster's workers), and a Ctrl-C reaches only this script, which stops them in order.
@@ -22,11 +27,15 @@ if [ -z "${KIE_API_KEY:-}" ]; then
   start "$PY" manage.py kie_sandbox --port "${KIE_SANDBOX_PORT:-8001}"
 fi
 start "$PY" manage.py qcluster
-start "$PY" manage.py runserver 127.0.0.1:8000
+if [ "$MODE" = dev ]; then
+  start "$PY" manage.py runserver "127.0.0.1:$PORT"  # reloads on every code change; one process
+else
+  start sh scripts/serve.sh "$PY"
+fi
 
 cat <<MSG
 
-  Artio is serving on http://127.0.0.1:8000  (Ctrl-C stops everything)
+  Artio is serving on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
   Create a staff user for /admin/ with:  DJANGO_DEBUG=1 $PY manage.py createsuperuser
 
 MSG

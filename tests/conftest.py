@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from artio.models import User
@@ -12,6 +13,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.fixture
+def fresh_cache(request):
+    """Start and end the test with an empty cache (rate-limit counters), if it uses the database.
+
+    The cache is a table of the test database (settings.CACHES), so the database is opened first,
+    as the test would open it; a test without the database has no counters to clear.
+    """
+    if not (request.node.get_closest_marker("django_db") or DATABASE_FIXTURES & set(request.fixturenames)):
+        yield
+        return
+    request.getfixturevalue("db")  # transactional all the same when the test asks for that
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

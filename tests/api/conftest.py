@@ -5,7 +5,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from artio.services import api_key_create
@@ -29,11 +28,9 @@ def client_for(raw_key):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(fresh_cache):
     # Throttle counters live in the cache; every test starts with none.
-    cache.clear()
     yield
-    cache.clear()
 
 
 @pytest.fixture

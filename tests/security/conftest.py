@@ -1,14 +1,11 @@
 import pytest
 from allauth.account.models import EmailAddress
-from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
+def _fresh_cache(fresh_cache):
     # allauth keeps its rate-limit counters in the cache; each test starts and ends with none.
-    cache.clear()
     yield
-    cache.clear()
 
 
 @pytest.fixture

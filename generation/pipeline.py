@@ -623,6 +623,8 @@ def dispatcher_run(*, max_seconds):
 
 # Poll KIE for a submitted generation whose callback has not come after this long.
 POLL_AFTER_SECONDS = 20
+# Sendable work older than this while no dispatcher holds the lease means none is running.
+DISPATCH_STALLED_SECONDS = 300
 # KIE keeps results about 24 h: a late success after our deadline is still worth storing until then.
 LATE_RESULT_HOURS = 24
 
@@ -651,7 +653,14 @@ def generations_poll(*, max_seconds=40.0):
     """One sweep of the scheduled poller: un-pause, dispatch, lost callbacks, deadlines, late results."""
     started = time.monotonic()
     now = timezone.now()
-    summary = {"resumed": False, "refreshed": 0, "deadline": 0, "late": 0, "errors": 0}
+    summary = {
+        "resumed": False,
+        "refreshed": 0,
+        "deadline": 0,
+        "late": 0,
+        "errors": 0,
+        "dispatch_stalled": False,
+    }
     if dispatch_is_paused():
         summary["resumed"] = _resume_if_kie_is_back()
 
@@ -684,6 +693,14 @@ def generations_poll(*, max_seconds=40.0):
     )
     _refresh_each(list(late), started=started, max_seconds=max_seconds, summary=summary, counter="late")
 
-    if not dispatch_is_paused() and not dispatcher_is_running() and _sendable(now=now).exists():
-        dispatch_enqueue()
+    if not dispatch_is_paused() and not dispatcher_is_running():
+        sendable = _sendable(now=now)
+        if sendable.exists():
+            dispatch_enqueue()
+        if sendable.filter(created_at__lt=now - timedelta(seconds=DISPATCH_STALLED_SECONDS)).exists():
+            # Work has waited minutes with nobody holding the lease: the dispatch cluster is not running.
+            summary["dispatch_stalled"] = True
+            logger.error(
+                "queued generations are not being sent: start `Q_CLUSTER_NAME=dispatch manage.py qcluster`"
+            )
     return summary

@@ -382,3 +382,15 @@ def test_all_images_delivered_refunds_nothing(alice, fund, kie, tasks, django_ca
         generation = create(alice, num_images=3)
     generation = _run_to_success(kie, generation)
     assert generation.images.count() == 3 and not generation.refunded
+
+
+@pytest.mark.django_db
+def test_the_poller_wakes_the_dispatcher_and_says_when_none_is_running(alice, fund, kie, tasks):
+    tasks.run = False
+    fund(alice, 20)
+    generation = create(alice)
+    assert pipeline.generations_poll(max_seconds=1)["dispatch_stalled"] is False
+    assert tasks.named(pipeline.DISPATCH_TASK) == [()]
+    # minutes later it is still queued and nobody holds the lease: no dispatch cluster is running
+    Generation.objects.filter(pk=generation.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    assert pipeline.generations_poll(max_seconds=1)["dispatch_stalled"] is True

@@ -177,6 +177,11 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "poll": 0.5,
     "label": "Task queue",
+    # The createTask dispatcher runs alone on a cluster of its own (`Q_CLUSTER_NAME=dispatch
+    # manage.py qcluster`), so pacing KIE's rate never holds up the callbacks, polling, downloads
+    # and webhooks of the default cluster. One worker: only one loop may hold the lease anyway.
+    # Its budget (generation/tasks.py, 100 s + one createTask) stays under this timeout.
+    "ALT_CLUSTERS": {"dispatch": {"workers": 1, "timeout": 150, "retry": 180}},
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

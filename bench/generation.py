@@ -123,11 +123,11 @@ def bench_queue_latency(*, user, sandbox, singles, burst, env):
     """Start a real worker (`manage.py qcluster`) and time enqueue → createTask."""
     from generation import services
 
-    # Our own manage.py with our own interpreter.
+    # Our own manage.py with our own interpreter; dispatch runs on its own cluster.
     worker = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "qcluster"],
         cwd=ROOT,
-        env=env,
+        env={**env, "Q_CLUSTER_NAME": "dispatch"},
         stdout=subprocess.DEVNULL,
         start_new_session=True,
         stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,

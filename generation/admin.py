@@ -30,6 +30,23 @@ class GenerationImageInline(admin.TabularInline):
         return False
 
 
+class PossibleDuplicateFilter(admin.SimpleListFilter):
+    """Generations sent to KIE again while KIE may already have had them: we may have paid twice."""
+
+    title = "possible duplicate sends"
+    parameter_name = "possible_duplicate"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Sent again (KIE may bill twice)"), ("no", "Sent once")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(possible_duplicate_sends__gt=0)
+        if self.value() == "no":
+            return queryset.filter(possible_duplicate_sends=0)
+        return queryset
+
+
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
     list_display = (
@@ -44,7 +61,14 @@ class GenerationAdmin(admin.ModelAdmin):
         "created_at",
         "duration",
     )
-    list_filter = ("status", "refunded", "source", "model", ("deleted_at", admin.EmptyFieldListFilter))
+    list_filter = (
+        "status",
+        "refunded",
+        PossibleDuplicateFilter,
+        "source",
+        "model",
+        ("deleted_at", admin.EmptyFieldListFilter),
+    )
     search_fields = ("public_id", "kie_task_id", "owner__email", "idempotency_key")
     list_select_related = ("owner", "model")
     date_hierarchy = "created_at"
@@ -58,6 +82,7 @@ class GenerationAdmin(admin.ModelAdmin):
         ("refunded", "refunded_credits"),
         "input",
         ("kie_task_id", "dispatch_attempts", "priority"),
+        ("sending_at", "possible_duplicate_sends"),
         ("error_code", "error_message"),
         ("created_at", "submitted_at", "completed_at", "last_checked_at", "images_stored_at"),
         ("webhook_url", "idempotency_key"),
@@ -105,8 +130,8 @@ class GenerationAdmin(admin.ModelAdmin):
 
 @admin.register(DispatchState)
 class DispatchStateAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "reason", "paused_at")
-    readonly_fields = ("paused", "reason", "paused_at")
+    list_display = ("__str__", "reason", "paused_at", "dispatcher_until")
+    readonly_fields = ("paused", "reason", "paused_at", "dispatcher_id", "dispatcher_until")
     actions = ["resume"]
 
     def has_add_permission(self, request):

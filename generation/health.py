@@ -2,7 +2,8 @@
 
 For load balancers and monitors: no sign-in, never cached, a few cheap queries and one tiny file.
 200 when every check passes, 503 when any fails. A paused dispatch (KIE refused our key or credit)
-counts as a failure: pages still serve, but no generation can start until staff act. A failed
+counts as a failure: pages still serve, but no generation can start until staff act; so does work
+waiting minutes with no dispatcher running (the `dispatch` cluster is down). A failed
 check names only the exception's class; its message may carry hosts, paths or credentials.
 """
 
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_safe
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from . import selectors
+from . import pipeline, selectors
 
 # What each far side raises when it is down; anything else is a bug and should surface as one.
 STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
@@ -60,10 +61,18 @@ def storage_check():
 
 
 def dispatch_check():
+    """Fail while KIE dispatch is paused, or while queued work waits with no dispatcher running."""
     paused = selectors.dispatch_pause_get()
-    if paused is None:
-        return {"paused": False, "reason": ""}
-    return {"ok": False, "paused": True, "reason": paused.reason}
+    if paused is not None:
+        return {"ok": False, "paused": True, "reason": paused.reason}
+    stalled = pipeline.dispatch_stalled()
+    return {
+        "ok": not stalled,
+        "paused": False,
+        "reason": "",
+        "dispatcher": pipeline.dispatcher_is_running(),
+        "stalled": stalled,
+    }
 
 
 CHECKS = {

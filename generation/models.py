@@ -89,6 +89,15 @@ class Generation(models.Model):
     # id when the callback came (a very fast task) see it and re-read, instead of waiting for the poller.
     callback_at = models.DateTimeField(null=True, blank=True)
     images_stored_at = models.DateTimeField(null=True, blank=True)
+    # Set (compare-and-swap) just before createTask and cleared when its answer is recorded. Still
+    # set long after means a worker died mid-call: KIE may have the task, so the callback may adopt
+    # it, and only after a grace period is it sent again (and counted in possible_duplicate_sends).
+    sending_at = models.DateTimeField(null=True, blank=True)
+    possible_duplicate_sends = models.PositiveSmallIntegerField(
+        default=0, help_text="createTask calls sent again while KIE may already have had the task."
+    )
+    # A re-read is queued and has not started: more callbacks for the task enqueue nothing more.
+    refresh_requested_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -206,11 +215,15 @@ class GenerationImage(models.Model):
 
 
 class DispatchState(models.Model):
-    """One row (pk=1): whether dispatch to KIE is paused because KIE refused our key or credit."""
+    """One row (pk=1): whether dispatch to KIE is paused, and which dispatcher loop holds the lease."""
 
     paused = models.BooleanField(default=False)
     reason = models.CharField(max_length=255, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # At most one dispatcher loop runs, across every worker and host: the one whose `dispatcher_id`
+    # is here while `dispatcher_until` is in the future (taken and renewed by compare-and-swap).
+    dispatcher_id = models.CharField(max_length=64, blank=True)
+    dispatcher_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="dispatch_state_singleton")]

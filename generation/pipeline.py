@@ -1,9 +1,11 @@
 """The worker side of the pipeline: dispatch to KIE, re-read results, store or refund, sweep.
 
-    dispatch   generations_dispatch: lease the best queued generation (plan priority, then age) →
-               take a global rate-limit slot → KIE createTask → queued→submitted (CAS); 401/402 pause
-    outcome    KIE callback / poller → generation_refresh: re-read recordInfo → store images →
-               succeeded, or → failed + refunded exactly once (generation_fail)
+    dispatch   one dispatcher loop at a time (a lease on DispatchState), on its own django-q2
+               cluster: take a global rate-limit slot → mark the best queued generation (plan
+               priority, then age) "sending" → KIE createTask → queued→submitted (CAS); 401/402 pause
+    outcome    KIE callback (coalesced) / poller → generation_refresh: re-read recordInfo → store
+               images → succeeded (refunding images KIE did not deliver), or → failed + refunded
+               exactly once (generation_fail); a callback may adopt a task a dead worker never recorded
     poll       generations_poll: lost callbacks, deadlines, late successes, un-pausing
 
 Every transition is a compare-and-swap on `status`, so a task delivered twice, a callback sent
@@ -13,16 +15,18 @@ twice, or a worker killed half-way ends in one outcome with one ledger effect. T
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from billing.services import credits_refund
+from catalog.models import PriceUnit
 from catalog.schemas import kie_input
 
 from . import kie, ratelimit, storage
@@ -46,18 +50,32 @@ ERROR_MESSAGES = {
 
 
 WEBHOOK_TASK = "generation.tasks.partner_webhook_send"
+DISPATCH_TASK = "generation.tasks.generation_dispatch"
+REFRESH_TASK = "generation.tasks.generation_refresh"
+# The dispatcher runs on a django-q2 cluster of its own (Q_CLUSTER["ALT_CLUSTERS"]), so pacing
+# createTask never occupies the workers that store results; everything else uses the default one.
+DISPATCH_CLUSTER = "dispatch"
 
 
-def task_enqueue(func, *args):
+def task_enqueue(func, *args, cluster=None):
     # Imported when used, so importing the pipeline never loads django-q2 models before apps are ready.
     from django_q.tasks import async_task
 
-    async_task(func, *args)
+    if cluster:
+        async_task(func, *args, cluster=cluster)
+    else:
+        async_task(func, *args)
 
 
 def dispatch_enqueue():
-    """Ask a worker to send queued generations to KIE."""
-    task_enqueue("generation.tasks.generation_dispatch")
+    """Wake the dispatcher: it takes the lease, or finds another loop holding it and returns."""
+    task_enqueue(DISPATCH_TASK, cluster=DISPATCH_CLUSTER)
+
+
+def dispatcher_is_running(*, now=None):
+    """Return True while a dispatcher loop holds a live lease."""
+    now = timezone.now() if now is None else now
+    return DispatchState.objects.filter(pk=1, dispatcher_until__gt=now).exists()
 
 
 def broker_in_database():
@@ -68,20 +86,47 @@ def broker_in_database():
 def dispatch_enqueue_with_commit():
     """Enqueue the dispatch of a generation being created, so no worker can see it before it commits.
 
-    Call inside the creating transaction. With the ORM broker the queue row joins that transaction:
-    it commits or rolls back with the generation, cannot be lost between commit and enqueue, and
-    spares the request the connection close/reopen that django-q2's broker does outside one. Any
-    other broker (Redis) is told after the commit.
+    Call inside the creating transaction. A running dispatcher is not woken again: it re-checks the
+    queue before it lets go of its lease (and the poller wakes one every minute), so a burst of
+    requests enqueues one task, not one each. A plain read, no lock: creates never queue on the
+    dispatcher's row. With the ORM broker the queue row joins that transaction: it commits or rolls
+    back with the generation, cannot be lost between commit and enqueue, and spares the request the
+    connection close/reopen that django-q2's broker does outside one. Any other broker (Redis) is
+    told after the commit.
     """
+    if dispatcher_is_running():
+        return
     if broker_in_database():
         dispatch_enqueue()
     else:
         transaction.on_commit(lambda: dispatch_enqueue())
 
 
-def refresh_enqueue(generation_id):
-    """Ask a worker to re-read the generation from KIE."""
-    task_enqueue("generation.tasks.generation_refresh", generation_id)
+def refresh_enqueue(generation_id, task_id=None):
+    """Ask a worker to re-read the generation from KIE (adopting `task_id` if it has none yet)."""
+    if task_id:
+        task_enqueue(REFRESH_TASK, generation_id, task_id)
+    else:
+        task_enqueue(REFRESH_TASK, generation_id)
+
+
+# A queued re-read older than this is presumed lost (its task died), so a callback asks again.
+REFRESH_REQUEST_STALE_SECONDS = 120
+
+
+def refresh_request(generation_id, task_id=None):
+    """Enqueue a re-read unless one is already pending for this generation; return True if enqueued.
+
+    KIE may call back several times for one task; each would otherwise cost a recordInfo and,
+    on two workers at once, a second download of every image.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=REFRESH_REQUEST_STALE_SECONDS)
+    pending = Q(refresh_requested_at__isnull=True) | Q(refresh_requested_at__lt=stale)
+    if not Generation.objects.filter(pending, pk=generation_id).update(refresh_requested_at=now):
+        return False
+    refresh_enqueue(generation_id, task_id)
+    return True
 
 
 def webhook_enqueue_on_commit(generation):
@@ -127,10 +172,16 @@ def dispatch_pause_on_alert(exc):
 # --- Outcome: re-read KIE, store the images and succeed, or fail and refund exactly once ---------
 
 
-def generation_callback_received(*, generation_id):
-    """Note KIE's "task changed" callback and have the task re-read (the body itself is not trusted)."""
+def generation_callback_received(*, generation_id, task_id=None):
+    """Note KIE's "task changed" callback and have the task re-read (the body itself is not trusted).
+
+    `task_id` is the body's taskId: it lets the re-read adopt a task whose createTask answer was
+    never recorded (the worker died mid-call), once recordInfo confirms it is ours.
+    """
     Generation.objects.filter(pk=generation_id).update(callback_at=timezone.now())
-    refresh_enqueue(generation_id)
+    if task_id and not Generation.objects.filter(pk=generation_id, kie_task_id="").exists():
+        task_id = None  # already recorded; the view checked that the body names that task
+    refresh_request(generation_id, task_id)
 
 
 def generation_fail(*, generation_id, code, message="", kie_record=None):
@@ -141,6 +192,7 @@ def generation_fail(*, generation_id, code, message="", kie_record=None):
         "error_code": code,
         "error_message": text,
         "completed_at": timezone.now(),
+        "sending_at": None,
     }
     if kie_record is not None:
         changes["kie_record"] = kie_record
@@ -212,8 +264,36 @@ def _succeed(*, generation, record):
             status=Status.SUCCEEDED, completed_at=timezone.now(), kie_record=record.raw
         )
         if won:
+            _shortfall_refund(generation=generation)
             webhook_enqueue_on_commit(generation)
     return bool(won)
+
+
+def _shortfall_refund(*, generation):
+    """Refund the images paid for that KIE did not deliver, once (call as the generation succeeds).
+
+    Only per-image prices: a per-task price bought the task, however many images it made. The
+    refund is the charged share of the missing images rounded down, so it never exceeds what was
+    charged, discounts included. The ledger's unique (kind, reference) makes it happen once.
+    """
+    requested = generation.images_requested
+    delivered = GenerationImage.objects.filter(generation_id=generation.pk).count()
+    if delivered >= requested or generation.price.unit != PriceUnit.PER_IMAGE:
+        return 0
+    amount = generation.credits_charged * (requested - delivered) // requested
+    if amount <= 0:
+        return 0
+    credits_refund(
+        account_id=generation.account_id,
+        amount=amount,
+        reference=f"{generation.public_id}:partial",
+        description=f"Partial refund: {delivered} of {requested} images delivered",
+    )
+    Generation.objects.filter(pk=generation.pk, refunded=False).update(refunded=True, refunded_credits=amount)
+    logger.info(
+        "generation %s: %s of %s images, refunded %s", generation.public_id, delivered, requested, amount
+    )
+    return amount
 
 
 def _fail_message(record):
@@ -233,13 +313,68 @@ def _late_result_store(*, generation, record):
         logger.warning("generation %s: late result is not an image", generation.public_id)
 
 
+def _record_read(task_id):
+    try:
+        return kie.kie_client().record_info(task_id=task_id)
+    except kie.KieError as exc:
+        dispatch_pause_on_alert(exc)
+        raise
+
+
+def task_adopt(*, generation_id, task_id):
+    """Record KIE's `task_id` for a generation whose createTask answer never reached us; return True.
+
+    A worker died (or timed out) mid-createTask, so KIE may have the task while the generation is
+    still "sending". KIE's callback names the task; recordInfo confirms it exists and, when KIE
+    echoes the request, that it was sent with this generation's callback URL. Adopting it instead
+    of sending again is what keeps us from paying KIE twice.
+    """
+    adoptable = Generation.objects.filter(
+        pk=generation_id, status=Status.QUEUED, kie_task_id="", sending_at__isnull=False
+    )
+    generation = adoptable.first()
+    if generation is None:
+        return False
+    record = _record_read(task_id)
+    param = record.raw.get("param")
+    sent_to = param.get("callBackUrl") if isinstance(param, dict) else None
+    if sent_to is not None and sent_to != _callback_url(generation):
+        logger.warning(
+            "generation %s: callback named task %s of another request", generation.public_id, task_id
+        )
+        return False
+    adopted = adoptable.update(
+        status=Status.SUBMITTED,
+        kie_task_id=task_id,
+        submitted_at=timezone.now(),
+        claimed_until=None,
+        sending_at=None,
+    )
+    if adopted:
+        logger.warning(
+            "generation %s: adopted KIE task %s its sender never recorded", generation.public_id, task_id
+        )
+    return bool(adopted)
+
+
+def generation_refresh_requested(*, generation_id, task_id=None):
+    """Run the re-read a callback asked for: clear the pending mark first, adopt, then re-read.
+
+    Clearing before reading means a callback that arrives during this re-read asks for one more.
+    """
+    Generation.objects.filter(pk=generation_id).update(refresh_requested_at=None)
+    if task_id:
+        task_adopt(generation_id=generation_id, task_id=task_id)
+    return generation_refresh(generation_id=generation_id)
+
+
 def generation_refresh(*, generation_id):
     """Re-read a generation's task from KIE and apply what it says. Safe to call any number of times.
 
     Also stores the images of a success that arrives after the deadline failed (and refunded) the
     generation: the refund stands and the images are the user's to keep.
     """
-    generation = Generation.objects.filter(pk=generation_id).first()
+    generation = Generation.objects.select_related("price").filter(pk=generation_id).first()
     if generation is None or not generation.kie_task_id:
         return None
     late = (
@@ -250,11 +385,7 @@ def generation_refresh(*, generation_id):
     )
     if generation.status not in (Status.SUBMITTED, Status.RUNNING) and not late:
         return generation.status
-    try:
-        record = kie.kie_client().record_info(task_id=generation.kie_task_id)
-    except kie.KieError as exc:
-        dispatch_pause_on_alert(exc)
-        raise
+    record = _record_read(generation.kie_task_id)
     Generation.objects.filter(pk=generation.pk).update(last_checked_at=timezone.now())
     if late:
         _late_result_store(generation=generation, record=record)
@@ -275,30 +406,72 @@ def generation_refresh(*, generation_id):
     return Generation.objects.values_list("status", flat=True).get(pk=generation.pk)
 
 
-# --- Dispatch: leases, the global rate limit, retries ----------------------------------------------
+# --- Dispatch: one dispatcher loop, the global rate limit, the "sending" mark, retries -------------
 
-# A worker holds a queued generation this long while it waits for a slot and calls createTask;
-# equal to the queue timeout, so a killed worker's lease has expired before the task is re-delivered.
+# A generation being sent is held this long, which also serves as the back-off after a transient
+# KIE error.
 DISPATCH_LEASE_SECONDS = 60
 # Transient createTask failures (429, 5xx, timeouts) are retried this many times, backing off.
 DISPATCH_MAX_ATTEMPTS = 6
+# A generation still "sending" this long after its createTask began was left by a dead worker (or a
+# call that timed out): KIE may have the task. Until then only its callback may adopt it; after,
+# it is sent again and counted as a possible duplicate. Longer than the createTask timeout (3 + 20 s)
+# with room for a fast model's callback.
+SENDING_GRACE_SECONDS = 90
+# The dispatcher's lease outlives the longest gap between renewals: a slot wait (at most
+# DISPATCHER_SLOT_WAIT_SECONDS) plus one createTask. A killed dispatcher is replaced after it.
+DISPATCHER_LEASE_SECONDS = 45
+DISPATCHER_SLOT_WAIT_SECONDS = 10.0
+
+
+def _dispatcher_lease_take(*, holder):
+    DispatchState.objects.get_or_create(pk=1)
+    now = timezone.now()
+    free = Q(dispatcher_until__isnull=True) | Q(dispatcher_until__lte=now)
+    # Compare-and-swap on the singleton row: of two loops starting at once, one takes it.
+    return bool(
+        DispatchState.objects.filter(free, pk=1).update(
+            dispatcher_id=holder, dispatcher_until=now + timedelta(seconds=DISPATCHER_LEASE_SECONDS)
+        )
+    )
+
+
+def _dispatcher_lease_renew(*, holder):
+    until = timezone.now() + timedelta(seconds=DISPATCHER_LEASE_SECONDS)
+    return bool(DispatchState.objects.filter(pk=1, dispatcher_id=holder).update(dispatcher_until=until))
+
+
+def _dispatcher_lease_release(*, holder):
+    DispatchState.objects.filter(pk=1, dispatcher_id=holder).update(dispatcher_id="", dispatcher_until=None)
+
+
+def _sendable(*, now):
+    """Return the queued generations that may be sent now: not backing off, not possibly at KIE."""
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    settled = Q(sending_at__isnull=True) | Q(sending_at__lt=now - timedelta(seconds=SENDING_GRACE_SECONDS))
+    return Generation.objects.filter(free, settled, status=Status.QUEUED, kie_task_id="")
 
 
 def _lease_next(*, now):
-    """Lease the queued generation to send next: highest plan priority, then oldest."""
-    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    """Mark the queued generation to send next "sending": highest plan priority, then oldest."""
     candidates = (
-        Generation.objects.filter(free, status=Status.QUEUED)
-        .order_by("-priority", "id")
-        .values_list("pk", "claimed_until")[:10]
+        _sendable(now=now).order_by("-priority", "id").values_list("pk", "claimed_until", "sending_at")
     )
     until = now + timedelta(seconds=DISPATCH_LEASE_SECONDS)
-    for pk, claimed in candidates:
-        # Compare-and-swap on the lease we read, so two workers never send the same generation.
-        if Generation.objects.filter(pk=pk, status=Status.QUEUED, claimed_until=claimed).update(
-            claimed_until=until
-        ):
-            return Generation.objects.select_related("model").get(pk=pk)
+    for pk, claimed, sending in candidates[:10]:
+        changes = {"claimed_until": until, "sending_at": now}
+        if sending is not None:
+            # Its last createTask never told us a task id, and no callback adopted one in the grace
+            # period: KIE may run (and bill) both.
+            changes["possible_duplicate_sends"] = F("possible_duplicate_sends") + 1
+        # Compare-and-swap on what we read, so no two senders ever send the same generation.
+        if Generation.objects.filter(
+            pk=pk, status=Status.QUEUED, kie_task_id="", claimed_until=claimed, sending_at=sending
+        ).update(**changes):
+            generation = Generation.objects.select_related("model").get(pk=pk)
+            if sending is not None:
+                logger.warning("generation %s: sending again; KIE may already have it", generation.public_id)
+            return generation
     return None
 
 
@@ -306,10 +479,12 @@ def _callback_url(generation):
     return settings.ARTIO_PUBLIC_URL + reverse("generation-kie-callback", args=[generation.callback_token])
 
 
-def _release(generation, *, backoff=0.0, attempt=False):
+def _release(generation, *, backoff=0.0, attempt=False, maybe_sent=False):
     changes = {"claimed_until": timezone.now() + timedelta(seconds=backoff) if backoff else None}
     if attempt:
         changes["dispatch_attempts"] = generation.dispatch_attempts + 1
+    if not maybe_sent:
+        changes["sending_at"] = None
     Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(**changes)
 
 
@@ -319,10 +494,14 @@ class DispatchReport:
     failed: list = field(default_factory=list)
     deferred: list = field(default_factory=list)
     paused: bool = False
+    # Another dispatcher held the lease, so this one sent nothing.
+    busy: bool = False
+    # The lease was lost mid-run (renewed too late); the loop stopped before sending more.
+    lost: bool = False
 
 
 def generation_submit(*, generation, client, report):
-    """Send one leased generation to KIE; the caller holds a rate-limit slot."""
+    """Send one generation marked "sending" to KIE; the caller holds a rate-limit slot."""
     try:
         task_id = client.create_task(
             model=generation.model.kie_model,
@@ -332,31 +511,44 @@ def generation_submit(*, generation, client, report):
     except kie.KieError as exc:
         _submit_failed(generation=generation, exc=exc, report=report)
         return None
-    moved = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
-        status=Status.SUBMITTED, kie_task_id=task_id, submitted_at=timezone.now(), claimed_until=None
+    moved = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED, kie_task_id="").update(
+        status=Status.SUBMITTED,
+        kie_task_id=task_id,
+        submitted_at=timezone.now(),
+        claimed_until=None,
+        sending_at=None,
     )
     if not moved:
-        # Cancelled (by staff or its owner) while we were calling KIE; the KIE task runs unseen.
+        current = Generation.objects.values_list("kie_task_id", flat=True).get(pk=generation.pk)
+        if current == task_id:
+            report.submitted.append(generation.public_id)  # its callback came first and adopted it
+            return task_id
+        # Cancelled (by staff or its owner) while we were calling KIE, or an earlier send was
+        # adopted meanwhile; this KIE task runs unseen.
         logger.warning(
-            "generation %s left queued before KIE task %s was recorded", generation.public_id, task_id
+            "generation %s moved on before KIE task %s was recorded", generation.public_id, task_id
         )
         return None
     report.submitted.append(generation.public_id)
     if Generation.objects.filter(pk=generation.pk, callback_at__isnull=False).exists():
         # KIE called back before the task id was recorded; that callback's re-read found nothing.
-        refresh_enqueue(generation.pk)
+        refresh_request(generation.pk)
     return task_id
 
 
 def _submit_failed(*, generation, exc, report):
     """Apply KIE's rule for a createTask error: pause and alert, retry later, or fail and refund."""
+    # No answer at all (a timeout, a dropped connection): KIE may have created the task, so it
+    # stays "sending" for its callback to adopt, and a re-send waits out the grace period.
+    maybe_sent = exc.code is None
     if exc.alert:
         _release(generation)
         dispatch_pause_on_alert(exc)
         report.paused = True
     elif exc.retryable and generation.dispatch_attempts + 1 < DISPATCH_MAX_ATTEMPTS:
         logger.warning("createTask for %s failed, will retry: %r", generation.public_id, exc)
-        _release(generation, backoff=min(5 * 2**generation.dispatch_attempts, 300), attempt=True)
+        backoff = min(5 * 2**generation.dispatch_attempts, 300)
+        _release(generation, backoff=backoff, attempt=True, maybe_sent=maybe_sent)
         report.deferred.append(generation.public_id)
     else:
         logger.warning("createTask for %s failed for good: %r", generation.public_id, exc)
@@ -367,31 +559,65 @@ def _submit_failed(*, generation, exc, report):
 
 
 def generations_dispatch(*, max_seconds=40.0, max_count=None):
-    """Send queued generations to KIE at the global rate until none is left or time runs out.
+    """Be the dispatcher for up to `max_seconds`: send queued generations to KIE at the global rate.
 
-    Any number of workers may run this at once: the lease and the rate-limit slots are shared
-    through the database.
+    Only the holder of the dispatcher lease sends, so at most one loop runs across every worker
+    and host; another caller gets a report with `busy` set. The rate-limit slot is taken before a
+    generation is chosen, so whatever premium work arrived during the wait goes first.
     """
     report = DispatchReport()
+    holder = uuid.uuid4().hex
+    if not _dispatcher_lease_take(holder=holder):
+        report.busy = True
+        return report
+    try:
+        _dispatch_loop(holder=holder, report=report, max_seconds=max_seconds, max_count=max_count)
+    finally:
+        _dispatcher_lease_release(holder=holder)
+    return report
+
+
+def _dispatch_loop(*, holder, report, max_seconds, max_count):
     deadline = time.monotonic() + max_seconds
     client = kie.kie_client()
     while max_count is None or len(report.submitted) + len(report.failed) < max_count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
         if dispatch_is_paused():
             report.paused = True
             break
+        if not _dispatcher_lease_renew(holder=holder):
+            report.lost = True
+            break
+        if not _sendable(now=timezone.now()).exists():
+            break
+        slot = ratelimit.create_slot_acquire(timeout=min(remaining, DISPATCHER_SLOT_WAIT_SECONDS))
+        if slot is None:
+            continue
         generation = _lease_next(now=timezone.now())
         if generation is None:
-            break
-        slot = ratelimit.create_slot_acquire(timeout=max(0.0, deadline - time.monotonic()))
-        if slot is None:
-            _release(generation)
-            break
+            ratelimit.create_slot_return(slot)  # cancelled meanwhile; the slot was never used
+            continue
         try:
             generation_submit(generation=generation, client=client, report=report)
         finally:
             ratelimit.create_slot_release(slot)
-        if report.paused or time.monotonic() >= deadline:
+        if report.paused:
             break
+
+
+def dispatcher_run(*, max_seconds):
+    """Run the dispatcher (the queue task's body), and wake the next one if work is left.
+
+    The check after letting go of the lease also catches a generation created while this loop
+    was finishing, whose request saw the lease still held and woke nobody.
+    """
+    report = generations_dispatch(max_seconds=max_seconds)
+    if report.busy or report.lost or report.paused:
+        return report
+    if _sendable(now=timezone.now()).exists():
+        dispatch_enqueue()
     return report
 
 
@@ -399,8 +625,21 @@ def generations_dispatch(*, max_seconds=40.0, max_count=None):
 
 # Poll KIE for a submitted generation whose callback has not come after this long.
 POLL_AFTER_SECONDS = 20
+# Sendable work older than this while no dispatcher holds the lease means none is running.
+DISPATCH_STALLED_SECONDS = 300
 # KIE keeps results about 24 h: a late success after our deadline is still worth storing until then.
 LATE_RESULT_HOURS = 24
+
+
+def dispatch_stalled(*, now=None):
+    """Return True when sendable work has waited minutes while no dispatcher holds the lease: the
+    dispatch cluster is not running (or dispatch is not paused and still nothing moves)."""
+    now = now or timezone.now()
+    if dispatch_is_paused() or dispatcher_is_running(now=now):
+        return False
+    return (
+        _sendable(now=now).filter(created_at__lt=now - timedelta(seconds=DISPATCH_STALLED_SECONDS)).exists()
+    )
 
 
 def _resume_if_kie_is_back():
@@ -427,7 +666,14 @@ def generations_poll(*, max_seconds=40.0):
     """One sweep of the scheduled poller: un-pause, dispatch, lost callbacks, deadlines, late results."""
     started = time.monotonic()
     now = timezone.now()
-    summary = {"resumed": False, "refreshed": 0, "deadline": 0, "late": 0, "errors": 0}
+    summary = {
+        "resumed": False,
+        "refreshed": 0,
+        "deadline": 0,
+        "late": 0,
+        "errors": 0,
+        "dispatch_stalled": False,
+    }
     if dispatch_is_paused():
         summary["resumed"] = _resume_if_kie_is_back()
 
@@ -461,6 +707,13 @@ def generations_poll(*, max_seconds=40.0):
     )
     _refresh_each(list(late), started=started, max_seconds=max_seconds, summary=summary, counter="late")
 
-    if not dispatch_is_paused() and Generation.objects.filter(status=Status.QUEUED).exists():
-        dispatch_enqueue()
+    if not dispatch_is_paused() and not dispatcher_is_running():
+        sendable = _sendable(now=now)
+        if sendable.exists():
+            dispatch_enqueue()
+        if dispatch_stalled(now=now):
+            summary["dispatch_stalled"] = True
+            logger.error(
+                "queued generations are not being sent: start `Q_CLUSTER_NAME=dispatch manage.py qcluster`"
+            )
     return summary

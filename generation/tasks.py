@@ -11,20 +11,28 @@ from . import delivery, kie, pipeline, services
 logger = logging.getLogger(__name__)
 
 # Each sweep stops starting new work after this long, leaving room for the KIE call in flight
-# (20 s read timeout) inside Q_CLUSTER's 60 s timeout: a task killed mid-createTask could send twice.
+# (20 s read timeout) inside Q_CLUSTER's 60 s timeout.
 TASK_BUDGET_SECONDS = 30.0
+# The dispatcher (on the "dispatch" cluster, 150 s timeout) stops starting createTask calls after
+# this long and hands over to a fresh task: the one call in flight (≤ 23 s) still ends in time.
+DISPATCHER_BUDGET_SECONDS = 100.0
 
 
 def generation_dispatch():
-    """Send queued generations to KIE (best first, not necessarily `generation_id`) at the global rate."""
-    report = pipeline.generations_dispatch(max_seconds=TASK_BUDGET_SECONDS)
-    return {"submitted": len(report.submitted), "failed": len(report.failed), "paused": report.paused}
+    """Be the dispatcher for a while, or return at once if another loop holds the lease."""
+    report = pipeline.dispatcher_run(max_seconds=DISPATCHER_BUDGET_SECONDS)
+    return {
+        "submitted": len(report.submitted),
+        "failed": len(report.failed),
+        "paused": report.paused,
+        "busy": report.busy,
+    }
 
 
-def generation_refresh(generation_id):
+def generation_refresh(generation_id, task_id=None):
     """Re-read one generation from KIE (after its callback). Transient KIE errors are left to the poller."""
     try:
-        return pipeline.generation_refresh(generation_id=generation_id)
+        return pipeline.generation_refresh_requested(generation_id=generation_id, task_id=task_id)
     except kie.KieError as exc:
         if exc.retryable or exc.alert:
             logger.warning(

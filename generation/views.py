@@ -409,5 +409,5 @@ def kie_callback(request, token):
     ):
         logger.warning("KIE callback for %s with a bad signature", generation.public_id)
         return HttpResponseForbidden("bad signature")
-    pipeline.generation_callback_received(generation_id=generation.pk)
+    pipeline.generation_callback_received(generation_id=generation.pk, task_id=task_id)
     return HttpResponse("ok")

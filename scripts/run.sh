@@ -27,6 +27,9 @@ if [ -z "${KIE_API_KEY:-}" ]; then
   start "$PY" manage.py kie_sandbox --port "${KIE_SANDBOX_PORT:-8001}"
 fi
 start "$PY" manage.py qcluster
+# The createTask dispatcher on a cluster of its own (one worker), so pacing KIE's rate never
+# holds up callbacks, downloads and webhooks on the default cluster above.
+start env Q_CLUSTER_NAME=dispatch "$PY" manage.py qcluster
 if [ "$MODE" = dev ]; then
   start "$PY" manage.py runserver "127.0.0.1:$PORT"  # reloads on every code change; one process
 else

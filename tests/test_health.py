@@ -1,13 +1,20 @@
 """GET /healthz: database, broker, storage and dispatch, 200 when all pass and 503 otherwise."""
 
 import socket
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django_q.tasks import async_task
 
+from billing.services import account_for_user, balance_adjust
+from generation import pipeline, services
+from generation.models import Generation
 from generation.pipeline import dispatch_pause, dispatch_resume
 
 pytestmark = pytest.mark.django_db
+
+FAST = "google/imagen4-fast"
 
 
 def without_timing(check):
@@ -27,7 +34,13 @@ def test_all_checks_pass_is_200_json_never_cached(client, tmp_path):
     assert body["status"] == "ok"
     assert set(body["checks"]) == {"database", "broker", "storage", "dispatch"}
     assert all(check["ok"] for check in body["checks"].values())
-    assert without_timing(body["checks"]["dispatch"]) == {"ok": True, "paused": False, "reason": ""}
+    assert without_timing(body["checks"]["dispatch"]) == {
+        "ok": True,
+        "paused": False,
+        "reason": "",
+        "dispatcher": False,
+        "stalled": False,
+    }
     assert "no-store" in response["Cache-Control"]
     # The probe file is gone again.
     assert not any(path.is_file() for path in (tmp_path / "media").rglob("*"))
@@ -96,3 +109,26 @@ def test_unreachable_redis_broker_is_503(client, settings):
     assert response.status_code == 503
     assert without_timing(response.json()["checks"]["broker"]) == {"ok": False, "error": "ConnectionError"}
     assert "hunter2" not in response.content.decode()
+
+
+def test_queued_work_waiting_minutes_with_no_dispatcher_is_503(client, alice, monkeypatch):
+    # given: a generation queued ten minutes ago, and no dispatcher holding the lease
+    monkeypatch.setattr(pipeline, "task_enqueue", lambda func, *args, **options: None)
+    account = account_for_user(user=alice)
+    balance_adjust(account_id=account.pk, amount=10, reason="test credits")
+    generation = services.generation_create(
+        user=alice, model_slug="google/imagen4-fast", data={"prompt": "x"}
+    )
+    Generation.objects.filter(pk=generation.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["dispatch"] | {"ms": 0} == {
+        "ok": False,
+        "paused": False,
+        "reason": "",
+        "dispatcher": False,
+        "stalled": True,
+        "ms": 0,
+    }

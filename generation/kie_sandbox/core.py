@@ -87,6 +87,8 @@ class KieSandbox:
         self.callback_mode = callback_mode  # "once" | "twice" | "drop" | "late"
         self.callback_late_seconds = callback_late_seconds
         self.public_base = public_base
+        # Deliver at most this many images per successful task (None: all that were asked for).
+        self.max_result_images = None
         self.catalogue = ModelCatalogue(models)
         self.tasks: OrderedDict[str, SandboxTask] = OrderedDict()
         self.received = deque(maxlen=200)  # (method, path, headers) of the latest requests
@@ -336,9 +338,12 @@ class KieSandbox:
         urls = []
         if task.state == "success":
             expires = task.completed + self.result_ttl  # KIE's result links are temporary too
+            delivered = task.image_count
+            if self.max_result_images is not None:
+                delivered = min(delivered, self.max_result_images)
             urls = [
                 self.file_url(f"/files/{task.task_id}/{n}.png", expires=expires)
-                for n in range(1, task.image_count + 1)
+                for n in range(1, delivered + 1)
             ]
         return task_record(task, style=self.style, result_urls=urls, remaining_credits=self.credits)
 

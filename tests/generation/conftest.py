@@ -42,10 +42,12 @@ class TaskRunner:
 
     def __init__(self):
         self.calls = []
+        self.clusters = []
         self.run = True
 
-    def __call__(self, func, *args):
+    def __call__(self, func, *args, cluster=None):
         self.calls.append((func, args))
+        self.clusters.append((func, cluster))
         if self.run and func.startswith("generation.tasks."):
             module, name = func.rsplit(".", 1)
             getattr(importlib.import_module(module), name)(*args)

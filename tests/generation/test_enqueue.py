@@ -26,5 +26,7 @@ def test_the_dispatch_task_is_queued_in_the_same_transaction_as_the_generation(a
     assert not Generation.objects.exists() and OrmQ.objects.count() == 0
     # and when it commits, both are there
     services.generation_create(user=alice, model_slug=FAST, data={"prompt": "kept"})
-    [task] = [queued.task for queued in OrmQ.objects.all()]
-    assert task["func"] == "generation.tasks.generation_dispatch" and task["args"] == ()
+    [queued] = OrmQ.objects.all()
+    assert queued.task["func"] == "generation.tasks.generation_dispatch" and queued.task["args"] == ()
+    # on the dispatcher's own queue, which only `Q_CLUSTER_NAME=dispatch manage.py qcluster` reads
+    assert queued.key == pipeline.DISPATCH_CLUSTER

@@ -144,33 +144,6 @@ def test_lost_callback_is_picked_up_by_the_poller(
 
 
 @pytest.mark.django_db
-def test_worker_killed_after_create_task_still_ends_once(alice, fund, kie, tasks, monkeypatch):
-    """A worker dies after KIE accepted the task but before recording it; the task is re-delivered."""
-    fund(alice, 20)
-    tasks.run = False
-    generation = create(alice)
-    real = pipeline.generation_submit
-
-    def die_after_kie(*, generation, client, report):
-        client.create_task(model=generation.model.kie_model, input={"prompt": "x"}, callback_url=None)
-        raise SystemExit("worker killed")
-
-    monkeypatch.setattr(pipeline, "generation_submit", die_after_kie)
-    with pytest.raises(SystemExit):
-        pipeline.generations_dispatch(max_seconds=5)
-    generation.refresh_from_db()
-    assert generation.status == Status.QUEUED and generation.claimed_until is not None
-    # django-q2 re-delivers after `retry` (> the lease): the lease has expired by then
-    Generation.objects.filter(pk=generation.pk).update(claimed_until=generation.created_at)
-    monkeypatch.setattr(pipeline, "generation_submit", real)
-    pipeline.generations_dispatch(max_seconds=5)
-    wait_for(lambda: _refresh_done(generation))
-    generation.refresh_from_db()
-    assert generation.status == Status.SUCCEEDED
-    assert ledger(generation) == [(LedgerKind.GENERATION_CHARGE, -4)]
-
-
-@pytest.mark.django_db
 def test_worker_killed_after_storing_images_does_not_duplicate_them(
     alice, fund, kie, tasks, django_capture_on_commit_callbacks
 ):

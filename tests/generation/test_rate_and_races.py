@@ -12,7 +12,7 @@ from django.utils import timezone
 from artio.errors import ArtioError
 from billing.models import Account, LedgerKind
 from generation import pipeline, ratelimit, services
-from generation.models import Generation, Status
+from generation.models import DispatchState, Generation, Status
 
 FAST = "google/imagen4-fast"
 
@@ -88,12 +88,17 @@ def test_a_burst_of_200_is_dispatched_at_the_configured_rate_without_a_429(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_many_workers_share_one_rate_budget(make_user, fund, kie, tasks, settings):
+def test_dispatchers_started_at_once_leave_one_holding_the_lease_and_send_each_once(
+    make_user, fund, kie, tasks, settings
+):
+    # given: a backlog, and six workers that each start a dispatcher at the same instant
     settings.KIE_CREATE_RATE = "40/1s"
     kie.create_rate = (40, 1.0)
     _burst(make_user, fund, tasks, 200)
+    barrier = threading.Barrier(6)
 
     def worker(_):
+        barrier.wait()
         try:
             return pipeline.generations_dispatch(max_seconds=30)
         finally:
@@ -101,11 +106,38 @@ def test_many_workers_share_one_rate_budget(make_user, fund, kie, tasks, setting
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         reports = list(pool.map(worker, range(6)))
+    # then: exactly one held the lease and sent everything; the others sent nothing
+    assert sorted(report.busy for report in reports) == [False] + [True] * 5
     submitted = [pid for report in reports for pid in report.submitted]
     assert len(submitted) == len(set(submitted)) == 200
     assert kie.rejected_creates == 0
     assert max_in_window(list(kie.create_calls), 1.0) <= 40
     assert len(kie.tasks) == 200  # no generation was sent twice
+    assert not pipeline.dispatcher_is_running()  # and the lease was given back
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_racing_for_a_lapsed_lease_let_only_one_in(make_user, fund, kie, tasks):
+    # given: a dispatcher died holding the lease, and it has lapsed
+    _burst(make_user, fund, tasks, 10)
+    lapsed = timezone.now() - timedelta(seconds=1)
+    DispatchState.objects.update_or_create(
+        pk=1, defaults={"dispatcher_id": "dead", "dispatcher_until": lapsed}
+    )
+    barrier = threading.Barrier(2)
+
+    def worker(_):
+        barrier.wait()
+        try:
+            return pipeline.generations_dispatch(max_seconds=10)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(worker, range(2)))
+    assert sorted(report.busy for report in reports) == [False, True]
+    assert len(kie.tasks) == 10
 
 
 @pytest.mark.postgres

@@ -9,7 +9,9 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from .memo import memo_bump
 from .models import ApiKey, PartnerSettings
+from .selectors import PARTNER_TERMS
 
 KEY_PREFIX = "artio_"
 # last_used_at is written at most this often per key, so a busy key costs no write per request.
@@ -77,7 +79,9 @@ def partner_settings_for_user(*, user):
         return found
     try:
         with transaction.atomic():
-            return PartnerSettings.objects.create(user=user, webhook_secret=webhook_secret_new())
+            created = PartnerSettings.objects.create(user=user, webhook_secret=webhook_secret_new())
+        memo_bump(PARTNER_TERMS)
+        return created
     except IntegrityError:
         # A concurrent request created them first; theirs is the secret.
         return PartnerSettings.objects.get(user=user)

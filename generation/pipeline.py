@@ -48,11 +48,24 @@ ERROR_MESSAGES = {
 WEBHOOK_TASK = "generation.tasks.partner_webhook_send"
 
 
+_task_broker = {}  # pid -> this process's django-q2 broker
+
+
 def task_enqueue(func, *args):
     # Imported when used, so importing the pipeline never loads django-q2 models before apps are ready.
+    import os
+
+    from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
-    async_task(func, *args)
+    # async_task builds a broker per call (and the ORM one closes old connections outside a
+    # transaction): keep one per process; keyed by pid, so a forked child builds its own.
+    pid = os.getpid()
+    broker = _task_broker.get(pid)
+    if broker is None:
+        _task_broker.clear()  # a forked child drops its parent's
+        broker = _task_broker[pid] = get_broker()
+    async_task(func, *args, broker=broker)
 
 
 def dispatch_enqueue():
@@ -99,6 +112,9 @@ def dispatch_pause(*, reason):
     changed = DispatchState.objects.filter(pk=1, paused=False).update(
         paused=True, reason=reason[:255], paused_at=timezone.now()
     )
+    from artio.memo import memo_bump  # requests read the pause from memory (services._dispatch_paused)
+
+    memo_bump("dispatch_pause")
     if changed:
         logger.error("KIE dispatch paused: %s", reason)
     return bool(changed)
@@ -108,6 +124,9 @@ def dispatch_resume():
     """Send work to KIE again, and wake a dispatcher for what queued up meanwhile."""
     DispatchState.objects.get_or_create(pk=1)
     changed = DispatchState.objects.filter(pk=1, paused=True).update(paused=False, reason="", paused_at=None)
+    from artio.memo import memo_bump
+
+    memo_bump("dispatch_pause")
     if changed:
         logger.warning("KIE dispatch resumed")
         dispatch_enqueue()

@@ -107,6 +107,7 @@ def generate(request):
                     model_slug=model.slug,
                     data=form.input_data(),
                     uploads=form.upload_data(),
+                    account=account,
                 )
             except ArtioError as exc:
                 if exc.code == "invalid_input":

@@ -24,7 +24,7 @@ def _head(sql):
     if sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
         return sql.rsplit(" ", 1)[0]
     if sql.startswith("SELECT"):
-        return "SELECT " + sql.split(" FROM ")[1].split()[0]
+        return " ".join(["SELECT", sql.split(" FROM ")[1].split()[0]])
     return " ".join(sql.split()[:3]) if sql.startswith("INSERT") else " ".join(sql.split()[:2])
 
 

@@ -145,7 +145,7 @@ class QuoteApi(APIView):
             body = _request_body(request)
             try:
                 result = services.generation_quote(
-                    user=request.user, model_slug=body["model"], data=body["input"]
+                    user=request.user, model_slug=body["model"], data=body["input"], account=request.account
                 )
             except ArtioError as error:
                 raise _api_error(error) from None

@@ -162,10 +162,13 @@ def _quote(*, model, data, user):
         ) from exc
 
 
-def generation_quote(*, user, model_slug, data):
-    """Return the catalog Quote for this user running `model_slug` on `data`; charge nothing."""
+def generation_quote(*, user, model_slug, data, account=None):
+    """Return the catalog Quote for this user running `model_slug` on `data`; charge nothing.
+
+    `account`: the user's account if the caller has read it already (the API's PartnerRequired).
+    """
     model = _model_get(slug=model_slug)
-    account = account_get(user=user)
+    account = account or account_get(user=user)
     _plan_check(model=model, account=account)
     data = _input_validate(model=model, data=data, user=user)
     return _quote(model=model, data=data, user=user)

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from .memo import memo_bump
 from .models import ApiKey, PartnerSettings, User
+from .selectors import PARTNER_TERMS
 from .services import api_key_revoke, webhook_secret_new
 
 
@@ -57,3 +59,13 @@ class PartnerSettingsAdmin(admin.ModelAdmin):
             # The secret is the partner's to see and rotate on their keys page; staff never type one.
             obj.webhook_secret = webhook_secret_new()
         super().save_model(request, obj, form, change)
+        # Every process reads the rate limit and discount from memory until told they changed.
+        memo_bump(PARTNER_TERMS)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        memo_bump(PARTNER_TERMS)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        memo_bump(PARTNER_TERMS)

@@ -6,11 +6,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import CursorPagination
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from .models import ApiKey
 from .selectors import rate_limit_for_user
-from .services import api_key_verify
+from .services import api_key_verify, rate_counter_hit
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -33,25 +33,26 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    """Requests per minute per key, on the cache; the rate is the account's partner setting."""
+class ApiKeyRateThrottle(BaseThrottle):
+    """Requests per minute per key, the rate being the account's partner setting.
 
-    scope = "api_key"
+    Counted in the database by one atomic upsert (not the cache's read-then-write, which lets
+    simultaneous requests slip past the limit), so the limit holds across every web process.
+    """
 
-    def __init__(self):
-        # The rate depends on the key's account, so it is read per request in allow_request.
-        self.rate = None
-        self.num_requests = self.duration = None
+    WINDOW_SECONDS = 60
 
     def allow_request(self, request, view):
         if not isinstance(request.auth, ApiKey):
             return True
-        self.rate = f"{rate_limit_for_user(user_id=request.auth.user_id)}/min"
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        limit = rate_limit_for_user(user_id=request.auth.user_id)
+        count, self.seconds_left = rate_counter_hit(
+            name=f"api-key:{request.auth.pk}", window_seconds=self.WINDOW_SECONDS
+        )
+        return count <= limit
 
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+    def wait(self):
+        return self.seconds_left
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

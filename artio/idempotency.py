@@ -6,8 +6,10 @@ How a request with a key is handled:
 1. The key is *claimed* by inserting an IdempotencyRecord in its own, committed transaction. The
    unique (user, key) constraint lets exactly one of many concurrent requests win; the others
    find the record and answer 409 `idempotency_in_progress` (or 422 when their body differs).
-2. The winner runs the work and stores its response in ONE transaction, so either the work (e.g.
-   the generation and its charge) and the stored response commit together, or neither does.
+2. The winner runs the handler outside any transaction: validation and pricing hold no lock. A
+   handler that writes calls `store(response)` inside its own write transaction, so the work
+   (e.g. the generation and its charge) and the stored response commit together, or neither
+   does. A handler that writes nothing (a quote) just returns; its response is stored after.
 3. A repeat with the same key and body replays the stored response: same status, same body,
    nothing charged again. A different body → 422 `idempotency_key_reused`.
 4. Only successful (2xx) responses are stored. When the work raises (invalid input, insufficient
@@ -113,10 +115,15 @@ def _release(record):
 
 
 def idempotent_response(*, request, handler):
-    """Run `handler()` (which returns a DRF Response) at most once per Idempotency-Key."""
+    """Run `handler(store)` (which returns a DRF Response) at most once per Idempotency-Key.
+
+    `store(response)` records a 2xx response on the claim; a handler that writes must call it
+    inside its write transaction (it raises, rolling that transaction back, when the claim was
+    taken over meanwhile). Without a key, `store` is None: there is nothing to keep.
+    """
     key = idempotency_key_from(request)
     if key is None:
-        return handler()
+        return handler(None)
     method, path = request.method, request.path
     fingerprint = request_fingerprint(method=method, path=path, data=request.data)
     record, claimed = _claim(user=request.user, key=key, method=method, path=path, fingerprint=fingerprint)
@@ -132,35 +139,37 @@ def idempotent_response(*, request, handler):
         return Response(
             record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
         )
+    stored = []
+
+    def store(response):
+        if not 200 <= response.status_code < 300:
+            return
+        done = IdempotencyRecord.objects.filter(
+            pk=record.pk, locked_at=record.locked_at, response_status__isnull=True
+        ).update(
+            response_status=response.status_code,
+            response_body=json.loads(json.dumps(response.data, default=str)),
+            completed_at=timezone.now(),
+        )
+        if not done:
+            raise _ClaimLost
+        stored.append(response)
+
     try:
-        with transaction.atomic():
-            response = handler()
-            if not 200 <= response.status_code < 300:
-                raise _NotStored(response)
-            stored = IdempotencyRecord.objects.filter(
-                pk=record.pk, locked_at=record.locked_at, response_status__isnull=True
-            ).update(
-                response_status=response.status_code,
-                response_body=json.loads(json.dumps(response.data, default=str)),
-                completed_at=timezone.now(),
-            )
-            if not stored:
-                raise _ClaimLost
+        response = handler(store)
+        if not 200 <= response.status_code < 300:
+            _release(record)
+            return response
+        if not stored:
+            store(response)
         return response
-    except _NotStored as not_stored:
-        _release(record)
-        return not_stored.response
     except _ClaimLost:
         raise _in_progress() from None
     except BaseException:
-        # Nothing the handler did was committed (the transaction rolled back): free the key.
+        # Nothing the handler did was committed (its transaction rolled back): free the key. A
+        # response already stored and committed keeps its record (_release skips it).
         _release(record)
         raise
-
-
-class _NotStored(Exception):
-    def __init__(self, response):
-        self.response = response
 
 
 def idempotency_records_purge(*, now=None):

@@ -132,3 +132,18 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.key} ({self.method} {self.path})"
+
+
+class RateCounter(models.Model):
+    """Requests counted against one limit (an API key's per-minute rate) in its current window.
+
+    One row per limit, moved by a single atomic upsert (services.rate_counter_hit), so every web
+    process, on every host, counts against the same number without a read-modify-write race.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    count = models.PositiveIntegerField()
+    window_start = models.FloatField(help_text="Unix time the current window began.")
+
+    def __str__(self):
+        return f"{self.name}: {self.count}"

@@ -3,14 +3,17 @@
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from .errors import ArtioError
+from .memo import memo_bump
 from .models import ApiKey, PartnerSettings
+from .selectors import PARTNER_TERMS
 
 KEY_PREFIX = "artio_"
 # The column is a PositiveIntegerField; its portable upper bound (PostgreSQL's integer).
@@ -80,7 +83,9 @@ def partner_settings_for_user(*, user):
         return found
     try:
         with transaction.atomic():
-            return PartnerSettings.objects.create(user=user, webhook_secret=webhook_secret_new())
+            created = PartnerSettings.objects.create(user=user, webhook_secret=webhook_secret_new())
+        memo_bump(PARTNER_TERMS)
+        return created
     except IntegrityError:
         # A concurrent request created them first; theirs is the secret.
         return PartnerSettings.objects.get(user=user)
@@ -109,3 +114,29 @@ def partner_rate_limit_set(*, user, per_minute):
     )
     partner.refresh_from_db()
     return partner
+
+
+# One statement: a new row, a new window (the last one closed), or one more in the open window.
+_RATE_COUNTER_UPSERT = (
+    "INSERT INTO artio_ratecounter (name, count, window_start) VALUES (%s, 1, %s) "
+    "ON CONFLICT (name) DO UPDATE SET "
+    "count = CASE WHEN artio_ratecounter.window_start <= %s THEN 1 ELSE artio_ratecounter.count + 1 END, "
+    "window_start = CASE WHEN artio_ratecounter.window_start <= %s THEN %s "
+    "ELSE artio_ratecounter.window_start END "
+    "RETURNING count, window_start"
+)
+
+
+def rate_counter_hit(*, name, window_seconds, now=None):
+    """Count one request against `name`; return (requests in the current window, seconds it has left).
+
+    A window opens at the first request after the last one closed, so a burst of N requests is
+    judged as a whole. One statement (an upsert that starts a new window or adds one), atomic in
+    SQLite and PostgreSQL alike: concurrent requests can never both read the same count.
+    """
+    now = time.time() if now is None else now
+    opened_before = now - window_seconds
+    with connection.cursor() as cursor:
+        cursor.execute(_RATE_COUNTER_UPSERT, [name, now, opened_before, opened_before, now])
+        count, window_start = cursor.fetchone()
+    return count, max(0.0, window_start + window_seconds - now)

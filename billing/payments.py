@@ -300,7 +300,7 @@ def _topup_clawback_settle(*, topup):
         description = f"Refund of {usd_cents(topup.refunded_cents)} (total): credits taken back"
     topup.clawed_credits = target
     topup.save(update_fields=["clawed_credits"])
-    # No `only_if`: a clawback may take the balance below zero; that debt is honest and blocks spending.
+    # Not only_if_spendable: a clawback may take the balance below zero; that debt is honest, blocks spending.
     return ledger_post(
         account_id=topup.account_id,
         amount=-delta,

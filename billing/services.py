@@ -6,8 +6,7 @@ Errors are ArtioError (artio/errors.py), so pages and the partner API show them 
 import logging
 import uuid
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connections, router, transaction
 
 from artio.errors import ArtioError
 
@@ -45,23 +44,56 @@ def account_for_user(*, user):
     return account
 
 
+def _balance_add(*, account_id, amount, only_if_spendable):
+    """Add `amount` to the balance in one `UPDATE … RETURNING`; return the new balance, or None
+    when no row matched (with `only_if_spendable`: the balance does not cover the debit, or frozen).
+
+    The UPDATE both decides and takes the row lock, which is held until commit; RETURNING gives
+    exactly our result without a second statement under that lock. SQLite ≥ 3.35 and PostgreSQL
+    both have it.
+    """
+    connection = connections[router.db_for_write(Account)]
+    quote = connection.ops.quote_name
+    table = quote(Account._meta.db_table)
+    pk = quote(Account._meta.pk.column)
+    balance = quote(Account._meta.get_field("balance").column)
+    frozen = quote(Account._meta.get_field("frozen").column)
+    sql = f"UPDATE {table} SET {balance} = {balance} + %s WHERE {pk} = %s"  # noqa: S608 (names only)
+    params = [amount, account_id]
+    if only_if_spendable:
+        sql += f" AND {balance} >= %s AND {frozen} = %s"
+        params += [-amount, False]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {balance}", params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 def ledger_post(
-    *, account_id, amount, kind, reference, description="", created_by=None, only_if=None, topup_id=None
+    *,
+    account_id,
+    amount,
+    kind,
+    reference,
+    description="",
+    created_by=None,
+    only_if_spendable=False,
+    topup_id=None,
 ):
     """Move the balance by `amount` and write its ledger row, in the caller's transaction.
 
-    `only_if` narrows the conditional UPDATE (e.g. enough balance, not frozen); when it matches no
-    row nothing is written and None is returned. A second post of the same (kind, reference) raises
-    IntegrityError, which rolls back the balance change with it.
+    With `only_if_spendable` (a debit) the conditional UPDATE also requires the balance to cover
+    it and the account not to be frozen; when it matches no row nothing is written and None is
+    returned. A second post of the same (kind, reference) raises IntegrityError, and the caller's
+    transaction must roll back (ledger_post_once recovers from it in a savepoint of its own).
     """
-    with transaction.atomic():
-        updated = Account.objects.filter(pk=account_id, **(only_if or {})).update(
-            balance=F("balance") + amount
+    # No savepoint: nothing here recovers from an error, the caller's transaction rolls back whole.
+    with transaction.atomic(savepoint=False):
+        balance_after = _balance_add(
+            account_id=account_id, amount=amount, only_if_spendable=only_if_spendable
         )
-        if not updated:
+        if balance_after is None:
             return None
-        # Our UPDATE holds the row lock until commit, so this read sees exactly our result.
-        balance_after = Account.objects.values_list("balance", flat=True).get(pk=account_id)
         return LedgerEntry.objects.create(
             account_id=account_id,
             amount=amount,
@@ -80,7 +112,9 @@ def ledger_post_once(*, account_id, kind, reference, **kwargs):
     if existing:
         return existing
     try:
-        return ledger_post(account_id=account_id, kind=kind, reference=reference, **kwargs)
+        # A savepoint: losing the race below must undo our balance change, not the caller's work.
+        with transaction.atomic():
+            return ledger_post(account_id=account_id, kind=kind, reference=reference, **kwargs)
     except IntegrityError:
         # A concurrent post of the same reference won the race; it is the one that counts.
         return LedgerEntry.objects.get(kind=kind, reference=str(reference))
@@ -112,9 +146,10 @@ def credits_charge(*, account_id, amount, reference, kind=LedgerKind.GENERATION_
         kind=kind,
         reference=reference,
         description=description,
-        only_if={"balance__gte": amount, "frozen": False},
+        only_if_spendable=True,
     )
     if entry is None:
+        # The UPDATE matched nothing: read the account once to say why.
         account = Account.objects.get(pk=account_id)
         if account.frozen:
             raise AccountFrozen(reason=account.frozen_reason)

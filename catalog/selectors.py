@@ -5,6 +5,8 @@ from decimal import Decimal
 
 from django.db.models import Prefetch
 
+from artio.memo import memo_get
+
 from .models import AIModel, CatalogSettings, CreditPack, Family, Price, PriceChange, PriceUnit
 from .pricing import discounted
 
@@ -27,6 +29,19 @@ def models_active():
 def model_get_active(*, slug):
     """Return the active model with this slug (prices prefetched), or raise AIModel.DoesNotExist."""
     return models_active().get(slug=slug)
+
+
+# The memo name of the catalogue: catalog.services and the admin bump it on every model or price write.
+CATALOG = "catalog"
+
+
+def model_for_charge(*, slug):
+    """Return the active model with this slug and its prices prefetched, or None.
+
+    What every quote and charge reads, so it is kept in memory until the next catalogue edit
+    (artio/memo.py): treat the instance as read-only, other requests share it.
+    """
+    return memo_get(CATALOG, slug, lambda: models_active().filter(slug=slug).first())
 
 
 @dataclass(frozen=True)

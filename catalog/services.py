@@ -7,9 +7,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from jsonschema.exceptions import SchemaError
 
+from artio.memo import memo_bump
+
 from .models import AIModel, CatalogSettings, CreditPack, Price, PriceChange
 from .schemas import schema_check
 from .seed import SEED_MODELS, SEED_PACKS
+from .selectors import CATALOG
 
 
 def _known(model_class, values):
@@ -57,13 +60,15 @@ def _catalog_seed_with(*, AIModel, Price, PriceChange, CreditPack, CatalogSettin
 
 def catalog_seed():
     """Create the seed catalogue's missing models, prices, packs and settings; return what was created."""
-    return _catalog_seed_with(
+    counts = _catalog_seed_with(
         AIModel=AIModel,
         Price=Price,
         PriceChange=PriceChange,
         CreditPack=CreditPack,
         CatalogSettings=CatalogSettings,
     )
+    memo_bump(CATALOG)
+    return counts
 
 
 def catalog_seed_migration(apps, schema_editor):
@@ -139,6 +144,8 @@ def price_update(*, price, credits=None, kie_credits=None, changed_by, note=""):
             changed_by=changed_by,
             note=note,
         )
+        # Charges read prices from memory: the next one, in any process, must charge this price.
+        memo_bump(CATALOG)
     price.credits, price.kie_credits = target_credits, target_kie
     return change
 
@@ -189,6 +196,7 @@ def price_create(*, model, variant, kie_credits, credits, unit, changed_by, note
             model=model, variant=variant, kie_credits=kie_credits, credits=credits, unit=unit
         )
         _history_add(price=price, old=None, new=(credits, kie_credits), changed_by=changed_by, note=note)
+        memo_bump(CATALOG)
     return price
 
 
@@ -208,6 +216,7 @@ def price_details_set(*, price, variant, unit, changed_by):
         if not edits:
             return None
         Price.objects.filter(pk=current.pk).update(variant=variant, unit=unit)
+        memo_bump(CATALOG)
         money = (current.credits, current.kie_credits)
         change = _history_add(
             price=current, old=money, new=money, changed_by=changed_by, note="; ".join(edits)

@@ -141,11 +141,11 @@ class QuoteApi(APIView):
         tags=["generations"],
     )
     def post(self, request):
-        def quote():
+        def quote(store):
             body = _request_body(request)
             try:
                 result = services.generation_quote(
-                    user=request.user, model_slug=body["model"], data=body["input"]
+                    user=request.user, model_slug=body["model"], data=body["input"], account=request.account
                 )
             except ArtioError as error:
                 raise _api_error(error) from None
@@ -185,8 +185,20 @@ class GenerationListCreateApi(APIView):
         tags=["generations"],
     )
     def post(self, request):
-        def create():
+        def create(store):
             body = _request_body(request)
+            responses = []
+
+            def respond(generation):
+                responses.append(
+                    Response(GenerationSerializer(generation, context={"request": request}).data, status=202)
+                )
+
+            def respond_and_store(generation):
+                # Inside the charge's transaction: the stored response commits with it, or neither.
+                respond(generation)
+                store(responses[0])
+
             try:
                 generation = services.generation_create(
                     user=request.user,
@@ -195,11 +207,14 @@ class GenerationListCreateApi(APIView):
                     source=Source.API,
                     webhook_url=body.get("webhook_url", ""),
                     idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+                    account=request.account,
+                    on_created=respond_and_store if store else None,
                 )
             except ArtioError as error:
                 raise _api_error(error) from None
-            data = GenerationSerializer(generation, context={"request": request}).data
-            return Response(data, status=202)
+            if not responses:
+                respond(generation)  # no key: nothing to store, so built after the commit
+            return responses[0]
 
         return idempotent_response(request=request, handler=create)
 

@@ -14,6 +14,7 @@ twice, or a worker killed half-way ends in one outcome with one ledger effect. T
 """
 
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -57,14 +58,23 @@ REFRESH_TASK = "generation.tasks.generation_refresh"
 DISPATCH_CLUSTER = "dispatch"
 
 
+_task_broker = {}  # (pid, cluster) -> this process's django-q2 broker for that cluster's queue
+
+
 def task_enqueue(func, *args, cluster=None):
     # Imported when used, so importing the pipeline never loads django-q2 models before apps are ready.
+    from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
-    if cluster:
-        async_task(func, *args, cluster=cluster)
-    else:
-        async_task(func, *args)
+    # async_task builds a broker per call (and the ORM one closes old connections outside a
+    # transaction): keep one per process and queue; keyed by pid, so a forked child builds its own.
+    key = (os.getpid(), cluster)
+    broker = _task_broker.get(key)
+    if broker is None:
+        if not any(pid == key[0] for pid, _cluster in _task_broker):
+            _task_broker.clear()  # a forked child drops its parent's
+        broker = _task_broker[key] = get_broker(cluster)
+    async_task(func, *args, broker=broker, **({"cluster": cluster} if cluster else {}))
 
 
 def dispatch_enqueue():
@@ -144,6 +154,9 @@ def dispatch_pause(*, reason):
     changed = DispatchState.objects.filter(pk=1, paused=False).update(
         paused=True, reason=reason[:255], paused_at=timezone.now()
     )
+    from artio.memo import memo_bump  # requests read the pause from memory (services._dispatch_paused)
+
+    memo_bump("dispatch_pause")
     if changed:
         logger.error("KIE dispatch paused: %s", reason)
     return bool(changed)
@@ -153,6 +166,9 @@ def dispatch_resume():
     """Send work to KIE again, and wake a dispatcher for what queued up meanwhile."""
     DispatchState.objects.get_or_create(pk=1)
     changed = DispatchState.objects.filter(pk=1, paused=True).update(paused=False, reason="", paused_at=None)
+    from artio.memo import memo_bump
+
+    memo_bump("dispatch_pause")
     if changed:
         logger.warning("KIE dispatch resumed")
         dispatch_enqueue()

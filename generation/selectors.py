@@ -140,13 +140,6 @@ def generation_by_callback_token(*, token):
     return Generation.objects.filter(callback_token=token).first() if token else None
 
 
-def model_for_slug(*, slug):
-    """Return the active model `slug` with its prices, or None."""
-    if not slug:
-        return None
-    return AIModel.objects.filter(slug=slug, is_active=True).prefetch_related("prices").first()
-
-
 def models_for_picker():
     """Return active models with their prices, in catalogue order."""
     return list(

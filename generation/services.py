@@ -14,13 +14,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from artio.errors import ArtioError
+from artio.memo import memo_get
 from artio.selectors import discount_percent_for_user
 from billing.models import LedgerKind
 from billing.selectors import account_get
 from billing.services import account_for_user, credits_charge, spend_check
 from catalog import pricing
-from catalog.models import AIModel, Plan
+from catalog.models import Plan
 from catalog.schemas import InputInvalid, content_filter_optional_for, image_fields, validate_input
+from catalog.selectors import model_for_charge
 
 from . import kie, pipeline, storage
 from .models import TERMINAL_STATUSES, Generation, GenerationImage, Status, public_id_new
@@ -122,7 +124,7 @@ def uploads_send(*, uploads, fields):
 
 
 def _model_get(*, slug):
-    model = AIModel.objects.filter(slug=slug, is_active=True).prefetch_related("prices").first()
+    model = model_for_charge(slug=slug)
     if model is None:
         raise ModelNotFound(f"There is no model called {slug!r}.")
     return model
@@ -160,10 +162,13 @@ def _quote(*, model, data, user):
         ) from exc
 
 
-def generation_quote(*, user, model_slug, data):
-    """Return the catalog Quote for this user running `model_slug` on `data`; charge nothing."""
+def generation_quote(*, user, model_slug, data, account=None):
+    """Return the catalog Quote for this user running `model_slug` on `data`; charge nothing.
+
+    `account`: the user's account if the caller has read it already (the API's PartnerRequired).
+    """
     model = _model_get(slug=model_slug)
-    account = account_get(user=user)
+    account = account or account_get(user=user)
     _plan_check(model=model, account=account)
     data = _input_validate(model=model, data=data, user=user)
     return _quote(model=model, data=data, user=user)
@@ -192,19 +197,38 @@ def generation_quote_preview(*, user, model_slug, data):
     return _quote(model=model, data=filled, user=user), errors
 
 
+def _dispatch_paused():
+    """Return True while dispatch to KIE is paused: from memory, until pause or resume bumps it."""
+    return memo_get("dispatch_pause", None, pipeline.dispatch_is_paused)
+
+
 def generation_create(
-    *, user, model_slug, data, source="web", webhook_url="", idempotency_key="", uploads=None
+    *,
+    user,
+    model_slug,
+    data,
+    source="web",
+    webhook_url="",
+    idempotency_key="",
+    uploads=None,
+    account=None,
+    on_created=None,
 ):
     """Validate, charge and create a generation, and queue its dispatch (seen by workers on commit).
 
     Raises ArtioError (nothing charged) for an unknown model, a plan too low, bad input, a
     frozen account, too few credits, or dispatch paused. `uploads` ({field: [UploadedFile]}) are web
     users' image inputs; they are checked, then sent to KIE's file upload, and their URLs go in the input.
+
+    `account` is the user's account as the caller already read it (billing.selectors.account_get,
+    maybe unsaved); it is read only when not given. `on_created(generation)` runs inside the write
+    transaction, after the row exists: what it writes commits with the charge, or neither does.
     """
     model = _model_get(slug=model_slug)
-    account = account_for_user(user=user)
+    if account is None or account.pk is None:
+        account = account_for_user(user=user)
     _plan_check(model=model, account=account)
-    if pipeline.dispatch_is_paused():
+    if _dispatch_paused():
         raise ProviderUnavailable(
             "Image generation is paused for a moment; nothing was charged. Try again soon."
         )
@@ -231,6 +255,7 @@ def generation_create(
         source=source,
         webhook_url=webhook_url,
         idempotency_key=idempotency_key,
+        on_created=on_created,
     )
 
 
@@ -254,17 +279,25 @@ def _input_check_all(*, model, data, uploads, user):
     return checked
 
 
-def _charge_and_create(*, user, account, model, quote, checked, source, webhook_url, idempotency_key):
-    """Charge, create the row with its price snapshot, and queue its dispatch: one transaction."""
+def _images_known_empty(generation):
+    """Record, as a prefetch would, that the new row has no images: reading them costs nothing
+    (not even compiling a query that an empty queryset would still build)."""
+    empty = GenerationImage.objects.none()
+    empty._result_cache, empty._prefetch_done = [], True
+    generation._prefetched_objects_cache = {"images": empty}
+
+
+def _charge_and_create(
+    *, user, account, model, quote, checked, source, webhook_url, idempotency_key, on_created
+):
+    """Create the row with its price snapshot, queue its dispatch, then charge: one transaction.
+
+    Every read, validation and the quote happened before. The charge comes last because its
+    UPDATE locks the account row until commit (on SQLite the whole database is locked from BEGIN
+    IMMEDIATE): after it, only the ledger row's INSERT. If it refuses, everything rolls back.
+    """
     public_id = public_id_new()
     with transaction.atomic():
-        credits_charge(
-            account_id=account.pk,
-            amount=quote.credits,
-            reference=public_id,
-            kind=LedgerKind.GENERATION_CHARGE,
-            description=f"{model.name} × {quote.images}",
-        )
         generation = Generation.objects.create(
             public_id=public_id,
             owner=user,
@@ -281,7 +314,17 @@ def _charge_and_create(*, user, account, model, quote, checked, source, webhook_
             idempotency_key=idempotency_key,
             priority=Plan.rank(account.plan),
         )
+        _images_known_empty(generation)
         pipeline.dispatch_enqueue_with_commit()
+        if on_created is not None:
+            on_created(generation)
+        credits_charge(
+            account_id=account.pk,
+            amount=quote.credits,
+            reference=public_id,
+            kind=LedgerKind.GENERATION_CHARGE,
+            description=f"{model.name} × {quote.images}",
+        )
     return generation
 
 

@@ -29,6 +29,7 @@ from django.views.static import serve
 from artio.errors import ArtioError
 from billing.selectors import account_get
 from catalog.models import Family
+from catalog.selectors import model_for_charge
 
 from . import kie, pipeline, selectors, services
 from .forms import GenerationForm, form_query_data
@@ -97,7 +98,7 @@ def generate(request):
     account = account_get(user=request.user)
     source = request.POST if request.method == "POST" else request.GET
     status, error, form = 200, None, None
-    model = selectors.model_for_slug(slug=source.get("model", ""))
+    model = model_for_charge(slug=source.get("model", ""))
     if request.method == "POST" and model is not None:
         form = GenerationForm(request.POST, request.FILES, model=model, user=request.user)
         if form.is_valid():
@@ -107,6 +108,7 @@ def generate(request):
                     model_slug=model.slug,
                     data=form.input_data(),
                     uploads=form.upload_data(),
+                    account=account,
                 )
             except ArtioError as exc:
                 if exc.code == "invalid_input":
@@ -162,7 +164,7 @@ def _coerce_initial(form, data):
 def generate_quote(request):
     """htmx: the Generate button with the exact cost for the form's current options."""
     account = account_get(user=request.user)
-    model = selectors.model_for_slug(slug=request.GET.get("model", ""))
+    model = model_for_charge(slug=request.GET.get("model", ""))
     if model is None:
         return HttpResponseNotFound()
     form = GenerationForm(request.GET, model=model, user=request.user)

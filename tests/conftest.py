@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from artio.memo import memo_clear
 from artio.models import User
 
 
@@ -32,6 +33,14 @@ def fresh_cache(request):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _memo_forgotten():
+    # A test's database is rolled back (or flushed), which bumps no memo version: start from nothing.
+    memo_clear()
+    yield
+    memo_clear()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from functools import cached_property
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from artio.memo import memo_bump
 from catalog import selectors
 from catalog.models import AIModel, Price
 from catalog.templatetags.catalog_extras import plain
@@ -96,6 +97,11 @@ class AIModelAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Price history protects a priced model; retire it by unticking "active".
         return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Quotes and charges read models from memory (catalog.selectors.model_for_charge).
+        memo_bump(selectors.CATALOG)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Price:

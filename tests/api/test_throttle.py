@@ -1,11 +1,15 @@
 """Per-key rate limits: 429 rate_limited with Retry-After, configurable per account."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connections
 from rest_framework.exceptions import Throttled
 
 from artio.api_errors import exception_handler
 from artio.models import PartnerSettings
-from artio.services import api_key_create, partner_settings_for_user
+from artio.services import api_key_create, partner_settings_for_user, rate_counter_hit
 
 from .conftest import client_for
 
@@ -60,3 +64,30 @@ def test_staff_change_the_rate_in_the_admin_and_it_applies_at_once(client, staff
 def test_retry_after_is_whole_seconds_rounded_up_never_zero():
     assert exception_handler(Throttled(wait=0.2), {})["Retry-After"] == "1"
     assert exception_handler(Throttled(wait=41.3), {})["Retry-After"] == "42"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_requests_are_counted_once_each_never_both_under_the_limit():
+    # given: 20 requests of one key arriving at the same instant, in separate connections
+    barrier = threading.Barrier(20)
+
+    def hit(_):
+        barrier.wait()
+        try:
+            return rate_counter_hit(name="api-key:race", window_seconds=60)[0]
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        counts = list(pool.map(hit, range(20)))
+
+    # then: each saw its own place in the window (a read-then-write would hand two the same count)
+    assert sorted(counts) == list(range(1, 21))
+
+
+@pytest.mark.django_db
+def test_a_window_closes_after_a_minute_and_the_next_request_opens_one():
+    assert rate_counter_hit(name="api-key:w", window_seconds=60, now=1000.0) == (1, 60.0)
+    assert rate_counter_hit(name="api-key:w", window_seconds=60, now=1030.0) == (2, 30.0)
+    assert rate_counter_hit(name="api-key:w", window_seconds=60, now=1060.5) == (1, 60.0)

@@ -8,7 +8,14 @@ from django.shortcuts import get_object_or_404
 from catalog.models import CatalogSettings, CreditPack
 from catalog.money import usd_cents
 
-from .models import Account, LedgerEntry, TopUp
+from .models import (
+    Account,
+    LedgerEntry,
+    SubscriptionInvoice,
+    SubscriptionPlan,
+    SubscriptionStatus,
+    TopUp,
+)
 
 
 def account_get(*, user):
@@ -42,6 +49,31 @@ def topup_get_for_owner(*, user, public_id):
 def topup_get_by_session_for_owner(*, user, session_id):
     return get_object_or_404(
         TopUp.objects.select_related("account"), stripe_session_id=session_id, account__user=user
+    )
+
+
+def subscription_plan_for_sale(*, slug):
+    return SubscriptionPlan.objects.filter(slug=slug, is_active=True).first()
+
+
+def subscription_invoices_for_account(*, account):
+    """Return the account's subscription invoices, newest first (none before the account exists)."""
+    if account.pk is None:
+        return SubscriptionInvoice.objects.none()
+    return (
+        SubscriptionInvoice.objects.filter(account=account)
+        .select_related("subscription__plan")
+        .order_by("-id")
+    )
+
+
+def subscription_past_due_for_user(*, user_id):
+    """Return the user's subscription whose renewal is failing, or None (for the banner on every page)."""
+    return (
+        Account.objects.filter(user_id=user_id)
+        .values_list("subscriptions__plan__name", "subscriptions__past_due_since")
+        .filter(subscriptions__status=SubscriptionStatus.PAST_DUE)
+        .first()
     )
 
 

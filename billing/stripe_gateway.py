@@ -292,3 +292,69 @@ def sandbox_event_post(*, event_type, obj, event_id=None):
     except requests.RequestException:
         return None
     return response.status_code
+
+
+def sandbox_subscription(*, sub_id, account, plan, status, period, cancel_at_period_end=False):
+    """Return the Subscription object Stripe would send for the sandbox's subscription."""
+    start, end = period
+    return {
+        "id": sub_id,
+        "object": "subscription",
+        "customer": account.stripe_customer_id,
+        "status": status,
+        "cancel_at_period_end": cancel_at_period_end,
+        "metadata": {"account_id": str(account.pk), "plan": plan.slug},
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"si_{sub_id}",
+                    "price": {"id": plan.price_id or f"price_sandbox_{plan.slug}"},
+                    "current_period_start": start,
+                    "current_period_end": end,
+                }
+            ],
+        },
+        "livemode": False,
+    }
+
+
+def sandbox_invoice(*, invoice_id, sub_id, account, plan, paid, billing_reason, period):
+    """Return the Invoice object (API 2025-03-31 shape) Stripe would send for the sandbox's subscription."""
+    start, end = period
+    intent = f"{SANDBOX_INTENT_PREFIX}{invoice_id}"
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "customer": account.stripe_customer_id,
+        "status": "paid" if paid else "open",
+        "billing_reason": billing_reason,
+        "amount_due": plan.price_cents,
+        "amount_paid": plan.price_cents if paid else 0,
+        "currency": plan.currency,
+        "created": int(time.time()),
+        "hosted_invoice_url": "",
+        "invoice_pdf": "",
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {
+                "subscription": sub_id,
+                "metadata": {"account_id": str(account.pk), "plan": plan.slug},
+            },
+        },
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"il_{invoice_id}",
+                    "amount": plan.price_cents,
+                    "period": {"start": start, "end": end},
+                    "pricing": {"price_details": {"price": plan.price_id or f"price_sandbox_{plan.slug}"}},
+                }
+            ],
+        },
+        "payments": {
+            "data": [{"payment": {"type": "payment_intent", "payment_intent": intent}}] if paid else []
+        },
+        "livemode": False,
+    }

@@ -620,3 +620,111 @@ def invoice_dispute_record(*, dispute, closed):
         )
     logger.error("dispute %s on invoice %s: %s", dispute["id"], row.stripe_invoice_id, outcome)
     return row
+
+
+# --- Sandbox: Stripe's side of subscriptions, simulated (settings.STRIPE_SANDBOX only) ------------
+
+_MONTH = 30 * 24 * 3600
+
+
+def subscription_current(*, account):
+    """Return the account's live subscription, else its most recent one, else None."""
+    if account.pk is None:
+        return None
+    subs = Subscription.objects.filter(account=account).select_related("plan").order_by("-id")
+    return subs.filter(status__in=_LIVE).first() or subs.first()
+
+
+def _sandbox_send(events):
+    """Deliver (type, object) pairs, in order, as signed events to the real webhook; return the statuses."""
+    return [stripe_gateway.sandbox_event_post(event_type=type_, obj=obj) for type_, obj in events]
+
+
+def sandbox_subscribe_pay(*, user, plan_slug):
+    """Play Stripe's part of a paid subscription checkout: subscription, first invoice, session."""
+    plan = SubscriptionPlan.objects.filter(slug=plan_slug, is_active=True).first()
+    if plan is None:
+        raise SubscriptionInvalid("That plan is not on sale.")
+    account = account_for_user(user=user)
+    if Subscription.objects.filter(account=account, status__in=_LIVE).exists():
+        raise SubscriptionInvalid("You already have a subscription.")
+    customer_ensure(account=account, email=user.email)
+    now = int(timezone.now().timestamp())
+    period = (now, now + _MONTH)
+    sub_id = f"sub_sandbox_{account.pk}_{now}"
+    sub = stripe_gateway.sandbox_subscription(
+        sub_id=sub_id, account=account, plan=plan, status="active", period=period
+    )
+    invoice = stripe_gateway.sandbox_invoice(
+        invoice_id=f"in_{sub_id}_1", sub_id=sub_id, account=account, plan=plan, paid=True,
+        billing_reason="subscription_create", period=period,
+    )  # fmt: skip
+    session = {
+        "id": f"{stripe_gateway.SANDBOX_SESSION_PREFIX}{sub_id}",
+        "object": "checkout.session",
+        "mode": "subscription",
+        "status": "complete",
+        "payment_status": "paid",
+        "customer": account.stripe_customer_id,
+        "subscription": sub_id,
+        "invoice": invoice["id"],
+        "client_reference_id": str(user.pk),
+        "metadata": {"account_id": str(account.pk), "plan": plan.slug},
+    }
+    return _sandbox_send(
+        [
+            ("customer.subscription.created", sub),
+            ("invoice.paid", invoice),
+            ("checkout.session.completed", session),
+        ]
+    )
+
+
+SANDBOX_PORTAL_ACTIONS = {
+    "renew": "Renew now (the card is charged)",
+    "fail": "Renew now, and the card is declined",
+    "cancel": "Cancel at the end of the period",
+    "reactivate": "Keep the subscription (undo cancel)",
+    "end": "End the subscription now (the period is over)",
+}
+
+
+def sandbox_portal_act(*, user, action):
+    """Play Stripe's part of a portal action or a renewal on the user's live subscription."""
+    if action not in SANDBOX_PORTAL_ACTIONS:
+        raise SubscriptionInvalid("Unknown action.")
+    account = account_for_user(user=user)
+    sub = subscription_current(account=account)
+    if sub is None or sub.status not in _LIVE:
+        raise SubscriptionInvalid("You have no live subscription.")
+    start, end = _epoch(sub.current_period_start), _epoch(sub.current_period_end)
+    args = {"sub_id": sub.stripe_subscription_id, "account": account, "plan": sub.plan}
+    state = {"status": sub.status, "period": (start, end), "cancel_at_period_end": sub.cancel_at_period_end}
+    events = []
+    if action in ("renew", "fail"):
+        failed = sub.invoices.filter(status=InvoiceStatus.FAILED).order_by("-id").first()
+        if action == "renew" and failed is not None:
+            # Stripe's retry of the failed renewal succeeds: the same invoice, now paid.
+            invoice_id, period = (
+                failed.stripe_invoice_id,
+                (_epoch(failed.period_start), _epoch(failed.period_end)),
+            )
+        else:
+            invoice_id, period = (
+                f"in_{sub.stripe_subscription_id}_{sub.invoices.count() + 1}",
+                (end, end + _MONTH),
+            )
+        paid = action == "renew"
+        invoice = stripe_gateway.sandbox_invoice(
+            invoice_id=invoice_id, paid=paid, billing_reason="subscription_cycle", period=period, **args
+        )
+        state.update(status="active" if paid else "past_due", period=period)
+        events.append(("invoice.paid" if paid else "invoice.payment_failed", invoice))
+        events.append(("customer.subscription.updated", stripe_gateway.sandbox_subscription(**args, **state)))
+    elif action in ("cancel", "reactivate"):
+        state["cancel_at_period_end"] = action == "cancel"
+        events.append(("customer.subscription.updated", stripe_gateway.sandbox_subscription(**args, **state)))
+    else:
+        state["status"] = "canceled"
+        events.append(("customer.subscription.deleted", stripe_gateway.sandbox_subscription(**args, **state)))
+    return _sandbox_send(events)

@@ -11,6 +11,7 @@ from catalog.money import usd_cents
 from .models import (
     Account,
     LedgerEntry,
+    Subscription,
     SubscriptionInvoice,
     SubscriptionPlan,
     SubscriptionStatus,
@@ -50,6 +51,14 @@ def topup_get_by_session_for_owner(*, user, session_id):
     return get_object_or_404(
         TopUp.objects.select_related("account"), stripe_session_id=session_id, account__user=user
     )
+
+
+def subscription_live_for_account(*, account):
+    """Return the account's subscription that is active, trialing or past due, or None."""
+    if account.pk is None:
+        return None
+    live = [SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE]
+    return Subscription.objects.filter(account=account, status__in=live).order_by("-id").first()
 
 
 def subscription_plan_for_sale(*, slug):

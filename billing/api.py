@@ -44,7 +44,9 @@ class BalanceSerializer(serializers.Serializer):
     plan = serializers.ChoiceField(choices=Plan.values)
     frozen = serializers.BooleanField(help_text="A frozen account cannot quote or generate.")
     subscription = SubscriptionStateSerializer(
-        required=False, allow_null=True, help_text="The live subscription; absent when there is none."
+        required=False,
+        allow_null=True,
+        help_text="The live subscription (active, trialing or past due); null when there is none.",
     )
 
 

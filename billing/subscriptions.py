@@ -488,7 +488,10 @@ def invoice_payment_failed(*, invoice, event):
     if first_failure:
         email = account.user.email
         deadline = (sub.past_due_since or timezone.now()) + grace_period()
-        transaction.on_commit(lambda: _past_due_mail(email=email, plan=sub.plan, deadline=deadline, row=row))
+        # After commit, and robust: a mail server that fails must not undo (or re-run) the event.
+        transaction.on_commit(
+            lambda: _past_due_mail(email=email, plan=sub.plan, deadline=deadline, row=row), robust=True
+        )
     return row
 
 
@@ -503,7 +506,6 @@ def _past_due_mail(*, email, plan, deadline, row):
         ),
         from_email=None,
         recipient_list=[email],
-        fail_silently=True,
     )
 
 

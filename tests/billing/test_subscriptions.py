@@ -6,10 +6,15 @@ once per paid invoice, plan and status right at the end, the ledger audit clean.
 
 import datetime
 import itertools
+import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from artio.services import api_key_create
@@ -28,7 +33,7 @@ from billing.selectors import ledger_audit
 from billing.services import account_for_user
 from catalog.models import Plan
 
-from .conftest import make_event
+from .conftest import make_event, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +47,12 @@ P2 = (NOW + MONTH, NOW + 2 * MONTH)  # the first renewal's month
 @pytest.fixture
 def premium(settings):
     settings.STRIPE_PREMIUM_PRICE = PRICE
-    return SubscriptionPlan.objects.get(slug="premium")
+    # Seeded by migration 0005; a transactional test's flush removes it, so make it again then.
+    plan, _ = SubscriptionPlan.objects.get_or_create(
+        slug="premium",
+        defaults={"name": "Premium", "tier": Plan.PREMIUM, "price_cents": 2000, "monthly_credits": 2000},
+    )
+    return plan
 
 
 @pytest.fixture
@@ -530,3 +540,80 @@ def test_pricing_shows_free_standard_and_premium_with_a_subscribe_form(alice, cl
     assert "Subscribe to Premium" in page
     assert 'action="/billing/subscribe/"' in page
     assert "Ask us to enable it" not in page
+
+
+# --- Concurrent duplicates (PostgreSQL: real row locks) ---------------------------------------------
+
+
+def _run_threads(count, fn):
+    barrier = threading.Barrier(count)
+
+    def run(i):
+        barrier.wait()
+        try:
+            return fn(i)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def _deliver_concurrently(events):
+    bodies = [json.dumps(evt) for evt in events]
+
+    def deliver(i):
+        body = bodies[i % len(bodies)]
+        response = Client().post(
+            "/billing/stripe/webhook/", data=body, content_type="application/json",
+            headers={"Stripe-Signature": sign(body)},
+        )  # fmt: skip
+        return response.status_code
+
+    return _run_threads(len(bodies) * 5, deliver)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_first_month_events_delivered_concurrently_grant_once(account):
+    events = [
+        event("customer.subscription.created", sub_obj(account)),
+        event("checkout.session.completed", session_obj(account)),
+        # the same invoice under several event ids (Stripe may send two events for one change)
+        *[event("invoice.paid", invoice_obj(account, "in_1"), evt_id=f"evt_paid_{n}") for n in range(3)],
+    ]
+
+    statuses = _deliver_concurrently(events)
+
+    assert statuses == [200] * len(statuses)
+    assert _grants(account) == [("in_1", 2000)]
+    assert _account(account).plan == Plan.PREMIUM
+    assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
+    assert ledger_audit() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_renewal_failure_and_retry_delivered_concurrently_end_active_with_one_grant(account):
+    for evt in [
+        event("customer.subscription.created", sub_obj(account)),
+        event("invoice.paid", invoice_obj(account, "in_1")),
+    ]:
+        assert _deliver_concurrently([evt])[0] == 200
+    failed = invoice_obj(account, "in_2", period=P2, status="open", reason="subscription_cycle")
+    paid = invoice_obj(account, "in_2", period=P2, reason="subscription_cycle")
+
+    statuses = _deliver_concurrently(
+        [
+            event("invoice.payment_failed", failed, NOW),
+            event("customer.subscription.updated", sub_obj(account, status="past_due", period=P2), NOW),
+            event("invoice.paid", paid, NOW + 60),
+            event("customer.subscription.updated", sub_obj(account, period=P2), NOW + 60),
+        ]
+    )
+
+    assert statuses == [200] * len(statuses)
+    assert _grants(account) == [("in_1", 2000), ("in_2", 2000)]
+    assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
+    assert _account(account).plan == Plan.PREMIUM
+    assert ledger_audit() == []

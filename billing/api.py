@@ -45,8 +45,7 @@ class BalanceSerializer(serializers.Serializer):
     frozen = serializers.BooleanField(help_text="A frozen account cannot quote or generate.")
     subscription = SubscriptionStateSerializer(
         required=False,
-        allow_null=True,
-        help_text="The live subscription (active, trialing or past due); null when there is none.",
+        help_text="Only when subscribed: the live (active, trialing or past due) subscription.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.shortcuts import get_object_or_404
 
 from catalog.models import CatalogSettings, CreditPack
@@ -22,11 +22,6 @@ from .models import (
 def account_get(*, user):
     """Return the user's account, or an unsaved empty one before it exists (reads never create)."""
     return Account.objects.filter(user=user).first() or Account(user=user)
-
-
-def account_balance_for_user(*, user_id):
-    """Return the user's balance (one query), or None before the account exists."""
-    return Account.objects.filter(user_id=user_id).values_list("balance", flat=True).first()
 
 
 def ledger_for_account(*, account):
@@ -76,12 +71,14 @@ def subscription_invoices_for_account(*, account):
     )
 
 
-def subscription_past_due_for_user(*, user_id):
-    """Return the user's subscription whose renewal is failing, or None (for the banner on every page)."""
+def account_nav_for_user(*, user_id):
+    """Return (balance, name of the plan whose renewal is failing or None) in one query, or None
+    before the account exists: what every page's navigation and banner show."""
+    failing = Subscription.objects.filter(account=OuterRef("pk"), status=SubscriptionStatus.PAST_DUE)
     return (
         Account.objects.filter(user_id=user_id)
-        .values_list("subscriptions__plan__name", "subscriptions__past_due_since")
-        .filter(subscriptions__status=SubscriptionStatus.PAST_DUE)
+        .annotate(past_due_plan=Subquery(failing.values("plan__name")[:1]))
+        .values_list("balance", "past_due_plan")
         .first()
     )
 

@@ -503,8 +503,7 @@ def test_refund_of_a_payment_that_is_no_invoice_of_ours_is_ignored(account, post
 def test_balance_api_shows_plan_and_subscription(account, alice, client, post_event, fresh_cache):
     _, raw = api_key_create(user=alice)
     assert (
-        client.get("/api/v1/balance", headers={"Authorization": f"Bearer {raw}"}).json()["subscription"]
-        is None
+        "subscription" not in client.get("/api/v1/balance", headers={"Authorization": f"Bearer {raw}"}).json()
     )
     _subscribe(post_event, account)
     post_event(event("customer.subscription.updated", sub_obj(account, cancel=True), NOW + 10))

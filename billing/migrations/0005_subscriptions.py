@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
                 ('price_cents', models.PositiveIntegerField(verbose_name='monthly price (cents)')),
                 ('currency', models.CharField(default='usd', max_length=3)),
                 ('monthly_credits', models.PositiveIntegerField(help_text='Credits granted with every paid month.')),
-                ('stripe_price_id', models.CharField(blank=True, help_text='A recurring monthly Price in Stripe. Blank on the seeded Premium plan: STRIPE_PREMIUM_PRICE.', max_length=255, verbose_name='Stripe Price id')),
+                ('stripe_price_id', models.CharField(blank=True, help_text='A recurring monthly Price in Stripe; blank on the seeded Premium: STRIPE_PREMIUM_PRICE.', max_length=255, verbose_name='Stripe Price id')),
                 ('is_active', models.BooleanField(default=True, verbose_name='on sale')),
                 ('description', models.CharField(blank=True, max_length=255)),
                 ('sort_order', models.PositiveIntegerField(default=100)),

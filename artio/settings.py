@@ -315,6 +315,12 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
 STRIPE_SANDBOX = ARTIO_SANDBOX and not STRIPE_SECRET_KEY
+# The recurring monthly Price of the seeded Premium plan (staff may set another per plan in the admin).
+STRIPE_PREMIUM_PRICE = env_str("STRIPE_PREMIUM_PRICE")
+# How long a subscription whose renewal failed keeps its plan while Stripe retries the card.
+ARTIO_PAST_DUE_GRACE_DAYS = env_int("ARTIO_PAST_DUE_GRACE_DAYS", 3)
+if ARTIO_PAST_DUE_GRACE_DAYS < 0:
+    raise ImproperlyConfigured("ARTIO_PAST_DUE_GRACE_DAYS must be 0 or more.")
 if STRIPE_SECRET_KEY.startswith("sk_live_") and KIE_SANDBOX:
     raise ImproperlyConfigured("A sandbox cannot run beside a live Stripe key: set KIE_API_KEY.")
 _missing_keys = [

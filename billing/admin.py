@@ -9,7 +9,16 @@ from catalog.money import usd_cents
 
 from . import services
 from .forms import AdjustBalanceForm, ReasonForm
-from .models import Account, BillingSettings, LedgerEntry, StripeEvent, TopUp
+from .models import (
+    Account,
+    BillingSettings,
+    LedgerEntry,
+    StripeEvent,
+    Subscription,
+    SubscriptionInvoice,
+    SubscriptionPlan,
+    TopUp,
+)
 
 
 class LedgerInline(admin.TabularInline):
@@ -70,10 +79,13 @@ class AccountAdmin(admin.ModelAdmin):
         "frozen",
         "frozen_reason",
         "frozen_cause",
+        "stripe_customer_id",
         "created_at",
     ]
     # The balance changes only through ledger rows (the actions below); freezing needs a reason.
-    readonly_fields = ["user", "balance", "frozen", "frozen_reason", "frozen_cause", "created_at"]
+    readonly_fields = [
+        "user", "balance", "frozen", "frozen_reason", "frozen_cause", "stripe_customer_id", "created_at",
+    ]  # fmt: skip
     inlines = [LedgerInline]
     actions = ["adjust_balance", "freeze", "unfreeze"]
 
@@ -195,3 +207,50 @@ class BillingSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SubscriptionPlan)
+class SubscriptionPlanAdmin(admin.ModelAdmin):
+    """Paid plans staff sell. A price change applies to new subscribers; Stripe's Price sets what renews."""
+
+    list_display = [
+        "name",
+        "slug",
+        "tier",
+        "price_display",
+        "monthly_credits",
+        "stripe_price_id",
+        "is_active",
+    ]
+    list_editable = ["is_active"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    @admin.display(description="monthly price", ordering="price_cents")
+    def price_display(self, obj):
+        return obj.price_display
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # subscriptions point at it; take it off sale instead
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "stripe_subscription_id", "account", "plan", "status", "current_period_end", "cancel_at_period_end",
+        "past_due_since",
+    ]  # fmt: skip
+    list_filter = ["status", "plan", "cancel_at_period_end"]
+    search_fields = ["stripe_subscription_id", "account__user__email", "account__stripe_customer_id"]
+    list_select_related = ["account__user", "plan"]
+
+
+@admin.register(SubscriptionInvoice)
+class SubscriptionInvoiceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "stripe_invoice_id", "account", "status", "billing_reason", "amount_cents", "credits", "period_end",
+        "refunded_cents", "dispute_status",
+    ]  # fmt: skip
+    list_filter = ["status", "billing_reason", "dispute_status"]
+    search_fields = ["stripe_invoice_id", "account__user__email", "stripe_payment_intent_id", "dispute_id"]
+    list_select_related = ["account__user"]
+    date_hierarchy = "created_at"

@@ -11,8 +11,8 @@ from artio.api_errors import ErrorSerializer
 from artio.models import ApiKey
 from catalog.models import Plan
 
-from .models import LedgerKind
-from .selectors import account_get, ledger_for_account
+from .models import LedgerKind, SubscriptionStatus
+from .selectors import account_get, ledger_for_account, subscription_live_for_account
 from .services import AccountFrozen
 
 
@@ -33,10 +33,20 @@ class PartnerRequired(BasePermission):
         return True
 
 
+class SubscriptionStateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SubscriptionStatus.values)
+    current_period_end = serializers.DateTimeField(allow_null=True, help_text="When it renews (or ends).")
+    cancel_at_period_end = serializers.BooleanField(help_text="True: it ends at current_period_end.")
+
+
 class BalanceSerializer(serializers.Serializer):
     credits = serializers.IntegerField(help_text="Credits available to spend.")
     plan = serializers.ChoiceField(choices=Plan.values)
     frozen = serializers.BooleanField(help_text="A frozen account cannot quote or generate.")
+    subscription = SubscriptionStateSerializer(
+        required=False,
+        help_text="Only when subscribed: the live (active, trialing or past due) subscription.",
+    )
 
 
 class LedgerEntrySerializer(serializers.Serializer):
@@ -63,7 +73,8 @@ class BalanceApi(APIView):
         operation_id="balance_retrieve",
         summary="Your credit balance",
         description=(
-            "Return the account's spendable credits, plan and whether it is frozen.\n\n"
+            "Return the account's spendable credits, plan, whether it is frozen and, when it subscribes, "
+            "the subscription's status, renewal date and whether it ends then.\n\n"
             '```sh\ncurl -H "Authorization: Bearer $ARTIO_KEY" https://artio.example/api/v1/balance\n```\n\n'
             '```python\nimport requests\n\nr = requests.get("https://artio.example/api/v1/balance",\n'
             '                 headers={"Authorization": f"Bearer {key}"}, timeout=10)\n'
@@ -73,17 +84,31 @@ class BalanceApi(APIView):
         examples=[
             OpenApiExample(
                 "Balance", value={"credits": 1250, "plan": "standard", "frozen": False}, response_only=True
-            )
+            ),
+            OpenApiExample(
+                "Subscribed",
+                value={
+                    "credits": 2400,
+                    "plan": "premium",
+                    "frozen": False,
+                    "subscription": {
+                        "status": "active",
+                        "current_period_end": "2026-12-30T10:00:00Z",
+                        "cancel_at_period_end": False,
+                    },
+                },
+                response_only=True,
+            ),
         ],
         tags=["account"],
     )
     def get(self, request):
         account = request.account
-        return Response(
-            BalanceSerializer(
-                {"credits": account.balance, "plan": account.plan, "frozen": account.frozen}
-            ).data
-        )
+        data = {"credits": account.balance, "plan": account.plan, "frozen": account.frozen}
+        subscription = subscription_live_for_account(account=account)
+        if subscription is not None:
+            data["subscription"] = subscription
+        return Response(BalanceSerializer(data).data)
 
 
 class LedgerApi(APIView):

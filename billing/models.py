@@ -24,6 +24,8 @@ class Account(models.Model):
     frozen_reason = models.CharField(max_length=255, blank=True)
     # Who froze it: a won dispute lifts only a dispute's freeze, never one staff set.
     frozen_cause = models.CharField(max_length=10, choices=FrozenCause.choices, blank=True, default="")
+    # One Stripe Customer per account, created once on first subscribe.
+    stripe_customer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -39,6 +41,7 @@ class LedgerKind(models.TextChoices):
     DISPUTE_CLAWBACK = "dispute_clawback", "Payment disputed"
     DISPUTE_REVERSAL = "dispute_reversal", "Dispute won"
     ADJUSTMENT = "adjustment", "Adjustment"
+    SUBSCRIPTION_GRANT = "subscription_grant", "Monthly plan credits"
 
 
 class LedgerImmutable(Exception):
@@ -237,3 +240,144 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_id} {self.type}"
+
+
+# --- Subscriptions --------------------------------------------------------------------------------
+
+
+class SubscriptionPlan(models.Model):
+    """A paid monthly plan staff sell (Premium, and room for more); `tier` is what it unlocks."""
+
+    slug = models.SlugField(
+        max_length=40, unique=True, help_text="Posted by the subscribe form, e.g. premium."
+    )
+    name = models.CharField(max_length=60)
+    tier = models.CharField(
+        max_length=10, choices=Plan.choices, default=Plan.PREMIUM, help_text="The catalogue plan it unlocks."
+    )
+    price_cents = models.PositiveIntegerField("monthly price (cents)")
+    currency = models.CharField(max_length=3, default="usd")
+    monthly_credits = models.PositiveIntegerField(help_text="Credits granted with every paid month.")
+    stripe_price_id = models.CharField(
+        "Stripe Price id",
+        max_length=255,
+        blank=True,
+        help_text="A recurring monthly Price in Stripe; blank on the seeded Premium: STRIPE_PREMIUM_PRICE.",
+    )
+    is_active = models.BooleanField("on sale", default=True)
+    description = models.CharField(max_length=255, blank=True)
+    sort_order = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "price_cents"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_cents__gte=50), name="subscription_plan_price_min"),
+            models.CheckConstraint(condition=~Q(tier="free"), name="subscription_plan_tier_paid"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({usd_cents(self.price_cents)}/month)"
+
+    @property
+    def price_display(self):
+        return usd_cents(self.price_cents)
+
+    @property
+    def price_id(self):
+        """Return the Stripe Price to subscribe to: its own, or STRIPE_PREMIUM_PRICE for the seeded plan."""
+        if self.stripe_price_id:
+            return self.stripe_price_id
+        return settings.STRIPE_PREMIUM_PRICE if self.slug == "premium" else ""
+
+
+class SubscriptionStatus(models.TextChoices):
+    """Stripe's subscription statuses, mirrored as Stripe reports them."""
+
+    INCOMPLETE = "incomplete", "Awaiting first payment"
+    INCOMPLETE_EXPIRED = "incomplete_expired", "First payment never made"
+    TRIALING = "trialing", "Trial"
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Payment failed"
+    UNPAID = "unpaid", "Unpaid"
+    PAUSED = "paused", "Paused"
+    CANCELED = "canceled", "Canceled"
+
+
+class Subscription(models.Model):
+    """The latest state Stripe told us of one subscription (newest by Stripe's own timestamps).
+
+    Events come twice, late and in any order, so each snapshot carries `state_at` (the event's
+    `created`) and an older one never overwrites a newer; `canceled` is final, as in Stripe.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(SubscriptionPlan, on_delete=models.PROTECT, related_name="subscriptions")
+    stripe_subscription_id = models.CharField(max_length=255, unique=True)
+    status = models.CharField(
+        max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.INCOMPLETE
+    )
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    # Since when a renewal has been failing (the failed invoice's time); None once paid again.
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    # Stripe's `created` of the event the status came from; older news never overwrites it.
+    state_at = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.stripe_subscription_id} {self.plan.slug} ({self.status})"
+
+
+class InvoiceStatus(models.TextChoices):
+    OPEN = "open", "Awaiting payment"
+    FAILED = "failed", "Payment failed"
+    PAID = "paid", "Paid"
+
+
+class SubscriptionInvoice(models.Model):
+    """One invoice of a subscription; a paid one grants the plan's monthly credits once.
+
+    Refunds and disputes are kept cumulatively, as on a TopUp, so they may arrive before the payment.
+    """
+
+    stripe_invoice_id = models.CharField(max_length=255, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subscription_invoices")
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
+    status = models.CharField(max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.OPEN)
+    billing_reason = models.CharField(max_length=40, blank=True)
+    amount_cents = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, default="usd")
+    # The plan's credits when the invoice was paid: later edits of the plan never change a grant.
+    credits = models.PositiveIntegerField(default=0)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    hosted_invoice_url = models.URLField(max_length=2000, blank=True)
+    invoice_pdf = models.URLField(max_length=2000, blank=True)
+    refunded_cents = models.PositiveIntegerField(default=0)
+    clawed_credits = models.PositiveIntegerField(default=0)
+    dispute_id = models.CharField(max_length=255, blank=True, db_index=True)
+    dispute_status = models.CharField(max_length=10, choices=DisputeStatus.choices, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(clawed_credits__lte=models.F("credits")), name="invoice_clawback_within_credits"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.stripe_invoice_id} {usd_cents(self.amount_cents)} ({self.status})"
+
+    @property
+    def amount_display(self):
+        return usd_cents(self.amount_cents)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from catalog.models import CatalogSettings, CreditPack, Plan
 from catalog.money import usd_cents
 
-from . import stripe_gateway
+from . import stripe_gateway, subscriptions
 from .models import (
     Account,
     BillingSettings,
@@ -390,14 +390,52 @@ def topup_dispute_close(*, dispute):
 # --- Stripe's events -------------------------------------------------------------------------
 
 
+def _checkout_completed(session, event):
+    if session.get("mode") == "subscription":
+        return subscriptions.checkout_completed(session=session, event=event)
+    return topup_fulfil(session=session)
+
+
+def _refund_record(charge, event):
+    """charge.refunded of a subscription invoice or a top-up (whichever the payment was)."""
+    row = subscriptions.invoice_refund_record(charge=charge)
+    if row is None and topup_refund_record(charge=charge) is None:
+        subscriptions.invoice_pending_check(payment_intent_id=charge.get("payment_intent"))
+    return row
+
+
+def _dispute_record(dispute, event, *, closed):
+    row = subscriptions.invoice_dispute_record(dispute=dispute, closed=closed)
+    if row is not None:
+        return row
+    topup = topup_dispute_close(dispute=dispute) if closed else topup_dispute_open(dispute=dispute)
+    if topup is None:
+        subscriptions.invoice_pending_check(payment_intent_id=dispute.get("payment_intent"))
+    return topup
+
+
+# Each takes (the event's object, the event).
 _EVENT_HANDLERS = {
-    "checkout.session.completed": lambda obj: topup_fulfil(session=obj),
-    "checkout.session.async_payment_succeeded": lambda obj: topup_fulfil(session=obj),
-    "checkout.session.async_payment_failed": lambda obj: topup_fail(session=obj),
-    "checkout.session.expired": lambda obj: topup_expire(session=obj),
-    "charge.refunded": lambda obj: topup_refund_record(charge=obj),
-    "charge.dispute.created": lambda obj: topup_dispute_open(dispute=obj),
-    "charge.dispute.closed": lambda obj: topup_dispute_close(dispute=obj),
+    "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": lambda obj, event: topup_fulfil(session=obj),
+    "checkout.session.async_payment_failed": lambda obj, event: topup_fail(session=obj),
+    "checkout.session.expired": lambda obj, event: topup_expire(session=obj),
+    "charge.refunded": _refund_record,
+    "charge.dispute.created": lambda obj, event: _dispute_record(obj, event, closed=False),
+    "charge.dispute.closed": lambda obj, event: _dispute_record(obj, event, closed=True),
+    "invoice.paid": lambda obj, event: subscriptions.invoice_paid(invoice=obj, event=event),
+    "invoice.payment_failed": lambda obj, event: subscriptions.invoice_payment_failed(
+        invoice=obj, event=event
+    ),
+    "customer.subscription.created": lambda obj, event: subscriptions.subscription_changed(
+        subscription=obj, event=event
+    ),
+    "customer.subscription.updated": lambda obj, event: subscriptions.subscription_changed(
+        subscription=obj, event=event
+    ),
+    "customer.subscription.deleted": lambda obj, event: subscriptions.subscription_changed(
+        subscription=obj, event=event
+    ),
 }
 
 
@@ -420,7 +458,7 @@ def stripe_event_process(*, event):
             return False
         handler = _EVENT_HANDLERS.get(event.get("type"))
         if handler is not None:
-            handler(event["data"]["object"])
+            handler(event["data"]["object"], event)
     return True
 
 

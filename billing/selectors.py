@@ -2,23 +2,26 @@
 
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.shortcuts import get_object_or_404
 
 from catalog.models import CatalogSettings, CreditPack
 from catalog.money import usd_cents
 
-from .models import Account, LedgerEntry, TopUp
+from .models import (
+    Account,
+    LedgerEntry,
+    Subscription,
+    SubscriptionInvoice,
+    SubscriptionPlan,
+    SubscriptionStatus,
+    TopUp,
+)
 
 
 def account_get(*, user):
     """Return the user's account, or an unsaved empty one before it exists (reads never create)."""
     return Account.objects.filter(user=user).first() or Account(user=user)
-
-
-def account_balance_for_user(*, user_id):
-    """Return the user's balance (one query), or None before the account exists."""
-    return Account.objects.filter(user_id=user_id).values_list("balance", flat=True).first()
 
 
 def ledger_for_account(*, account):
@@ -42,6 +45,41 @@ def topup_get_for_owner(*, user, public_id):
 def topup_get_by_session_for_owner(*, user, session_id):
     return get_object_or_404(
         TopUp.objects.select_related("account"), stripe_session_id=session_id, account__user=user
+    )
+
+
+def subscription_live_for_account(*, account):
+    """Return the account's subscription that is active, trialing or past due, or None."""
+    if account.pk is None:
+        return None
+    live = [SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE]
+    return Subscription.objects.filter(account=account, status__in=live).order_by("-id").first()
+
+
+def subscription_plan_for_sale(*, slug):
+    return SubscriptionPlan.objects.filter(slug=slug, is_active=True).first()
+
+
+def subscription_invoices_for_account(*, account):
+    """Return the account's subscription invoices, newest first (none before the account exists)."""
+    if account.pk is None:
+        return SubscriptionInvoice.objects.none()
+    return (
+        SubscriptionInvoice.objects.filter(account=account)
+        .select_related("subscription__plan")
+        .order_by("-id")
+    )
+
+
+def account_nav_for_user(*, user_id):
+    """Return (balance, name of the plan whose renewal is failing or None) in one query, or None
+    before the account exists: what every page's navigation and banner show."""
+    failing = Subscription.objects.filter(account=OuterRef("pk"), status=SubscriptionStatus.PAST_DUE)
+    return (
+        Account.objects.filter(user_id=user_id)
+        .annotate(past_due_plan=Subquery(failing.values("plan__name")[:1]))
+        .values_list("balance", "past_due_plan")
+        .first()
     )
 
 

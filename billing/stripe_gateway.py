@@ -10,6 +10,7 @@ path without the network.
 """
 
 import json
+import secrets
 import time
 
 import requests
@@ -130,6 +131,78 @@ def payment_intent_metadata(*, payment_intent_id):
     return intent.get("metadata") or {}
 
 
+def customer_create(*, account, email):
+    """Create the account's Stripe Customer (once: the key makes a repeat return the same one)."""
+    if is_sandbox():
+        return f"cus_sandbox_{account.pk}"
+    try:
+        customer = _client().v1.customers.create(
+            params={"email": email, "metadata": {"account_id": str(account.pk)}},
+            options={"idempotency_key": f"account-{account.pk}-customer"},
+        )
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+    return customer.id
+
+
+def subscription_checkout_create(*, account, plan, price_id, customer_id, success_url, cancel_url):
+    """Open a Checkout Session (mode=subscription) for `plan`; return {"id", "url"}."""
+    if is_sandbox():
+        token = secrets.token_hex(8)
+        url = reverse("billing-sandbox-subscribe", args=[plan.slug]) + f"?session={token}"
+        return {"id": f"{SANDBOX_SESSION_PREFIX}sub_{token}", "url": url}
+    metadata = {"account_id": str(account.pk), "plan": plan.slug}
+    try:
+        session = _client().v1.checkout.sessions.create(
+            params={
+                "mode": "subscription",
+                "customer": customer_id,
+                "client_reference_id": str(account.user_id),
+                "line_items": [{"price": price_id, "quantity": 1}],
+                "metadata": metadata,
+                "subscription_data": {"metadata": metadata},
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            }
+        )
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+    return {"id": session.id, "url": session.url}
+
+
+def portal_session_create(*, customer_id, return_url):
+    """Open a Customer Portal session (manage card, cancel, reactivate); return its URL."""
+    if is_sandbox():
+        return reverse("billing-sandbox-portal")
+    try:
+        session = _client().v1.billing_portal.sessions.create(
+            params={"customer": customer_id, "return_url": return_url}
+        )
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+    return session.url
+
+
+def invoice_for_payment_intent(*, payment_intent_id):
+    """Return the id of the invoice a PaymentIntent paid, or None when it paid none.
+
+    Since API 2025-03-31 a charge no longer names its invoice; Stripe's InvoicePayments do.
+    Raise GatewayError when Stripe cannot answer.
+    """
+    if not payment_intent_id or is_sandbox():
+        return None
+    try:
+        page = _client().v1.invoice_payments.list(
+            params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1}
+        )
+    except stripe.InvalidRequestError:
+        return None
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+    rows = page.to_dict().get("data") or []
+    return rows[0].get("invoice") if rows else None
+
+
 def event_construct(*, payload, sig_header):
     """Verify the signature over the raw body and return the event as a dict.
 
@@ -182,9 +255,20 @@ def sandbox_event_send(*, topup, event_type):
     session = sandbox_session(topup=topup)
     if event_type == "checkout.session.expired":
         session["status"] = "expired"
+    event_id = f"evt_sandbox_{topup.public_id}_{event_type.rsplit('.', 1)[-1]}"
+    return sandbox_event_post(event_type=event_type, obj=session, event_id=event_id)
+
+
+def sandbox_event_post(*, event_type, obj, event_id=None):
+    """Sign an event carrying `obj` as Stripe does and POST it to our webhook over HTTP.
+
+    Return the webhook's HTTP status, or None when it could not be reached.
+    """
+    if not is_sandbox():
+        raise ImproperlyConfigured("Sandbox events are only sent in sandbox mode.")
     now = int(time.time())
     event = {
-        "id": f"evt_sandbox_{topup.public_id}_{event_type.rsplit('.', 1)[-1]}",
+        "id": event_id or f"evt_sandbox_{secrets.token_hex(12)}",
         "object": "event",
         "type": event_type,
         "api_version": stripe.api_version,
@@ -192,7 +276,7 @@ def sandbox_event_send(*, topup, event_type):
         "livemode": False,
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
-        "data": {"object": session},
+        "data": {"object": obj},
     }
     body = json.dumps(event)
     header = stripe.WebhookSignature.generate_signature_header(
@@ -208,3 +292,69 @@ def sandbox_event_send(*, topup, event_type):
     except requests.RequestException:
         return None
     return response.status_code
+
+
+def sandbox_subscription(*, sub_id, account, plan, status, period, cancel_at_period_end=False):
+    """Return the Subscription object Stripe would send for the sandbox's subscription."""
+    start, end = period
+    return {
+        "id": sub_id,
+        "object": "subscription",
+        "customer": account.stripe_customer_id,
+        "status": status,
+        "cancel_at_period_end": cancel_at_period_end,
+        "metadata": {"account_id": str(account.pk), "plan": plan.slug},
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"si_{sub_id}",
+                    "price": {"id": plan.price_id or f"price_sandbox_{plan.slug}"},
+                    "current_period_start": start,
+                    "current_period_end": end,
+                }
+            ],
+        },
+        "livemode": False,
+    }
+
+
+def sandbox_invoice(*, invoice_id, sub_id, account, plan, paid, billing_reason, period):
+    """Return the Invoice object (API 2025-03-31 shape) Stripe would send for the sandbox's subscription."""
+    start, end = period
+    intent = f"{SANDBOX_INTENT_PREFIX}{invoice_id}"
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "customer": account.stripe_customer_id,
+        "status": "paid" if paid else "open",
+        "billing_reason": billing_reason,
+        "amount_due": plan.price_cents,
+        "amount_paid": plan.price_cents if paid else 0,
+        "currency": plan.currency,
+        "created": int(time.time()),
+        "hosted_invoice_url": "",
+        "invoice_pdf": "",
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {
+                "subscription": sub_id,
+                "metadata": {"account_id": str(account.pk), "plan": plan.slug},
+            },
+        },
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"il_{invoice_id}",
+                    "amount": plan.price_cents,
+                    "period": {"start": start, "end": end},
+                    "pricing": {"price_details": {"price": plan.price_id or f"price_sandbox_{plan.slug}"}},
+                }
+            ],
+        },
+        "payments": {
+            "data": [{"payment": {"type": "payment_intent", "payment_intent": intent}}] if paid else []
+        },
+        "livemode": False,
+    }

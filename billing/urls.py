@@ -11,6 +11,9 @@ urlpatterns = [
     path("billing/cancel/", views.cancel, name="billing-cancel"),
     path("billing/receipts/<public_id:public_id>/", views.receipt, name="billing-receipt"),
     path("billing/ledger.csv", views.ledger_csv, name="billing-ledger-csv"),
+    path("billing/subscribe/", views.subscribe, name="billing-subscribe"),
+    path("billing/subscribed/", views.subscribed, name="billing-subscribed"),
+    path("billing/portal/", views.portal, name="billing-portal"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
 ]
 
@@ -20,6 +23,16 @@ urlpatterns += [
     path(SANDBOX, views.sandbox_checkout, name="billing-sandbox-checkout"),
     path(f"{SANDBOX}pay/", views.sandbox_pay, name="billing-sandbox-pay"),
     path(f"{SANDBOX}cancel/", views.sandbox_cancel, name="billing-sandbox-cancel"),
+    path("billing/sandbox/subscribe/<slug:slug>/", views.sandbox_subscribe, name="billing-sandbox-subscribe"),
+    path(
+        "billing/sandbox/subscribe/<slug:slug>/pay/",
+        views.sandbox_subscribe_pay,
+        name="billing-sandbox-subscribe-pay",
+    ),
+    path("billing/sandbox/portal/", views.sandbox_portal, name="billing-sandbox-portal"),
+    path(
+        "billing/sandbox/portal/<slug:action>/", views.sandbox_portal_act, name="billing-sandbox-portal-act"
+    ),
 ]
 
 # Mounted under /api/v1/ by the root URLconf.

@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import payments, selectors, stripe_gateway
+from . import payments, selectors, stripe_gateway, subscriptions
 from .forms import TopUpForm
 from .models import BillingSettings, LedgerKind, TopUpStatus
 from .services import BillingError
@@ -58,6 +58,10 @@ def _billing_page(request, *, form, status=200):
         "ledger_page": page,
         "next_url": next_url,
         "recent_topups": selectors.topups_for_account(account=account)[:5],
+        "plans": subscriptions.plans_for_sale(),
+        "subscription": subscriptions.subscription_current(account=account),
+        "invoices": selectors.subscription_invoices_for_account(account=account)[:12],
+        "grace_days": settings.ARTIO_PAST_DUE_GRACE_DAYS,
         "generation_kinds": {LedgerKind.GENERATION_CHARGE, LedgerKind.GENERATION_REFUND},
     }
     return render(request, "billing/billing.html", context, status=status)
@@ -173,6 +177,73 @@ def ledger_csv(request):
     return response
 
 
+def _redirect_303(url):
+    # 303: the browser follows with a GET, to Stripe's hosted page (or the sandbox's).
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+@login_required
+def subscribe(request):
+    """GET: confirm the plan (where every "needs Premium" link lands); POST: go to Stripe Checkout."""
+    slug = request.POST.get("plan") if request.method == "POST" else request.GET.get("plan", "premium")
+    plan = selectors.subscription_plan_for_sale(slug=slug or "")
+    if request.method != "POST":
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+        account = selectors.account_get(user=request.user)
+        context = {
+            "plan": plan,
+            "account": account,
+            "subscription": subscriptions.subscription_current(account=account),
+        }
+        return render(request, "billing/subscribe.html", context, status=200 if plan else 404)
+    base = settings.ARTIO_PUBLIC_URL
+    try:
+        url = subscriptions.subscription_checkout_start(
+            user=request.user,
+            plan_slug=slug or "",
+            success_url=base + reverse("billing-subscribed") + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=base + reverse("billing") + "#plans",
+        )
+    except BillingError as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("billing") + "#plans")
+    except stripe_gateway.GatewayError:
+        messages.error(
+            request, "We could not reach our payment provider. Nothing was charged; please try again."
+        )
+        return redirect(reverse("billing") + "#plans")
+    return _redirect_303(url)
+
+
+@login_required
+@require_GET
+def subscribed(request):
+    messages.success(
+        request,
+        "Thank you for subscribing. Your plan and its monthly credits appear as soon as Stripe confirms.",
+    )
+    return redirect(reverse("billing") + "#subscription")
+
+
+@login_required
+@require_POST
+def portal(request):
+    try:
+        url = subscriptions.portal_url(
+            user=request.user, return_url=settings.ARTIO_PUBLIC_URL + reverse("billing")
+        )
+    except BillingError as exc:
+        messages.error(request, str(exc))
+        return redirect("billing")
+    except stripe_gateway.GatewayError:
+        messages.error(request, "We could not reach our payment provider; please try again.")
+        return redirect("billing")
+    return _redirect_303(url)
+
+
 @csrf_exempt
 @require_POST
 def stripe_webhook(request):
@@ -228,3 +299,63 @@ def sandbox_cancel(request, public_id):
     topup = _sandbox_topup(request, public_id)
     payments.sandbox_checkout_cancel(topup=topup)
     return redirect(reverse("billing-cancel") + f"?topup={topup.public_id}")
+
+
+# --- Sandbox subscriptions: Stripe's checkout and Customer Portal, simulated ------------------------
+
+
+def _sandbox_only():
+    if not stripe_gateway.is_sandbox():
+        raise Http404
+
+
+@login_required
+@require_GET
+def sandbox_subscribe(request, slug):
+    _sandbox_only()
+    plan = selectors.subscription_plan_for_sale(slug=slug)
+    if plan is None:
+        raise Http404
+    return render(request, "billing/sandbox_subscribe.html", {"plan": plan})
+
+
+@login_required
+@require_POST
+def sandbox_subscribe_pay(request, slug):
+    _sandbox_only()
+    try:
+        statuses = subscriptions.sandbox_subscribe_pay(user=request.user, plan_slug=slug)
+    except BillingError as exc:
+        messages.error(request, str(exc))
+        return redirect("billing")
+    if any(status != 200 for status in statuses):
+        messages.warning(request, "The sandbox could not deliver every event to the webhook.")
+    return redirect(reverse("billing-subscribed") + "?session_id=sandbox")
+
+
+@login_required
+@require_GET
+def sandbox_portal(request):
+    _sandbox_only()
+    account = selectors.account_get(user=request.user)
+    context = {
+        "subscription": subscriptions.subscription_current(account=account),
+        "actions": subscriptions.SANDBOX_PORTAL_ACTIONS,
+    }
+    return render(request, "billing/sandbox_portal.html", context)
+
+
+@login_required
+@require_POST
+def sandbox_portal_act(request, action):
+    _sandbox_only()
+    try:
+        statuses = subscriptions.sandbox_portal_act(user=request.user, action=action)
+    except BillingError as exc:
+        messages.error(request, str(exc))
+        return redirect("billing-sandbox-portal")
+    if any(status != 200 for status in statuses):
+        messages.warning(request, "The sandbox could not deliver every event to the webhook.")
+    else:
+        messages.success(request, f"Sandbox: {subscriptions.SANDBOX_PORTAL_ACTIONS[action]} — done.")
+    return redirect("billing-sandbox-portal")

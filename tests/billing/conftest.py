@@ -138,6 +138,7 @@ class FakeStripeHTTP(stripe.HTTPClient):
     def __init__(self):
         super().__init__()
         self.sessions, self.intents, self.calls, self._n = {}, {}, [], itertools.count(1)
+        self.customers, self.invoice_payments = {}, {}  # invoice_payments: payment_intent -> invoice id
         self.down = False  # True: every call fails as Stripe does in an outage
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
@@ -147,6 +148,32 @@ class FakeStripeHTTP(stripe.HTTPClient):
         if self.down:
             error = {"error": {"type": "api_error", "message": "fake: outage"}}
             return json.dumps(error), 500, {"Stripe-Should-Retry": "false"}
+        if method == "post" and path == "/v1/customers":
+            # Stripe replays the first answer for a repeated Idempotency-Key.
+            key = headers.get("Idempotency-Key")
+            customer = self.customers.get(key) or {"id": f"cus_test_{next(self._n)}", "object": "customer"}
+            self.customers[key] = customer
+            return json.dumps(customer), 200, {}
+        if method == "post" and path == "/v1/billing_portal/sessions":
+            portal = {"object": "billing_portal.session", "customer": form["customer"][0]}
+            portal["url"] = "https://billing.example.test/portal"
+            return json.dumps(portal), 200, {}
+        if method == "get" and path == "/v1/invoice_payments":
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+            invoice = self.invoice_payments.get(query.get("payment[payment_intent]", [""])[0])
+            rows = [{"object": "invoice_payment", "invoice": invoice}] if invoice else []
+            return json.dumps({"object": "list", "data": rows, "has_more": False}), 200, {}
+        if method == "post" and path == "/v1/checkout/sessions" and form["mode"][0] == "subscription":
+            sid = f"cs_test_{next(self._n)}"
+            metadata = {k[9:-1]: v[0] for k, v in form.items() if k.startswith("metadata[")}
+            session = {
+                "id": sid, "object": "checkout.session", "mode": "subscription", "status": "open",
+                "customer": form["customer"][0], "price": form["line_items[0][price]"][0],
+                "client_reference_id": form.get("client_reference_id", [None])[0], "metadata": metadata,
+                "url": f"https://checkout.example.test/{sid}",
+            }  # fmt: skip
+            self.sessions[sid] = session
+            return json.dumps(session), 200, {}
         if method == "post" and path == "/v1/checkout/sessions":
             sid = f"cs_test_{next(self._n)}"
             metadata = {k[9:-1]: v[0] for k, v in form.items() if k.startswith("metadata[")}

@@ -44,7 +44,7 @@ def test_billing_page_shows_balance_plan_packs_and_history(alice, client, pack):
     assert 'id="nav-balance">42<' in page
 
 
-def test_nav_balance_costs_one_query(alice, client, django_assert_num_queries, rf):
+def test_nav_balance_and_past_due_banner_cost_one_query(alice, client, django_assert_num_queries, rf):
     from billing.context_processors import balance
 
     services.account_for_user(user=alice)
@@ -54,6 +54,7 @@ def test_nav_balance_costs_one_query(alice, client, django_assert_num_queries, r
 
     with django_assert_num_queries(1):
         assert context["nav_balance"]() == 0
+        assert context["nav_past_due"]() is None
 
 
 def test_generation_rows_link_to_their_generation(alice, client):

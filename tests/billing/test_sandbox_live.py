@@ -71,3 +71,53 @@ def test_sandbox_pay_still_credits_via_success_page_when_webhook_unreachable(ali
     assert success.status_code == 200
     assert Account.objects.get(user=alice).balance == 500
     assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sandbox_subscription_subscribes_renews_fails_and_cancels_through_the_real_webhook(
+    alice, client, live_public_url
+):
+    from billing.models import Subscription, SubscriptionPlan, SubscriptionStatus
+    from billing.selectors import ledger_audit
+    from catalog.models import Plan
+
+    SubscriptionPlan.objects.get_or_create(
+        slug="premium",
+        defaults={"name": "Premium", "tier": Plan.PREMIUM, "price_cents": 2000, "monthly_credits": 2000},
+    )
+    client.force_login(alice)
+
+    # subscribe: the form redirects to the sandbox checkout, whose button posts signed events
+    start = client.post("/billing/subscribe/", {"plan": "premium"})
+    assert start.status_code == 303
+    assert "SANDBOX" in client.get(start["Location"]).content.decode()
+    client.post("/billing/sandbox/subscribe/premium/pay/")
+    account = Account.objects.get(user=alice)
+    assert (account.plan, account.balance) == (Plan.PREMIUM, 2000)
+    assert {"customer.subscription.created", "invoice.paid", "checkout.session.completed"} <= set(
+        StripeEvent.objects.values_list("type", flat=True)
+    )
+
+    # the portal button opens the sandbox portal; a month passes and the card is charged
+    assert client.post("/billing/portal/")["Location"] == "/billing/sandbox/portal/"
+    assert "Renew now" in client.get("/billing/sandbox/portal/").content.decode()
+    client.post("/billing/sandbox/portal/renew/")
+    assert Account.objects.get(user=alice).balance == 4000
+
+    # the next renewal fails: past due, Premium kept for the grace period
+    client.post("/billing/sandbox/portal/fail/")
+    assert Subscription.objects.get().status == SubscriptionStatus.PAST_DUE
+    assert Account.objects.get(user=alice).plan == Plan.PREMIUM
+    assert "renewal payment failed" in client.get("/billing/").content.decode()
+
+    # Stripe's retry succeeds, then the user cancels at the period's end, and the period ends
+    client.post("/billing/sandbox/portal/renew/")
+    client.post("/billing/sandbox/portal/cancel/")
+    assert Subscription.objects.get().cancel_at_period_end is True
+    client.post("/billing/sandbox/portal/end/")
+
+    account = Account.objects.get(user=alice)
+    assert (account.plan, account.balance) == (Plan.STANDARD, 6000)
+    assert Subscription.objects.get().status == SubscriptionStatus.CANCELED
+    assert LedgerEntry.objects.filter(kind=LedgerKind.SUBSCRIPTION_GRANT).count() == 3
+    assert ledger_audit() == []

@@ -72,7 +72,7 @@ def queries_for(client, url):
     ("url_name", "queries"),
     [
         ("home", 2),  # models, their prices
-        ("pricing", 4),  # models, prices, packs, settings
+        ("pricing", 5),  # models, prices, packs, settings, subscription plans
     ],
 )
 def test_pages_render_in_constant_queries_whatever_the_catalogue_size(

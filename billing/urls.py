@@ -5,6 +5,7 @@ import artio.converters  # noqa: F401 (registers the converters)
 from . import api, views
 
 urlpatterns = [
+    path("pricing/", views.pricing, name="pricing"),
     path("billing/", views.billing, name="billing"),
     path("billing/topup/", views.topup_start, name="billing-topup"),
     path("billing/success/", views.success, name="billing-success"),

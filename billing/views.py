@@ -14,6 +14,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from catalog.selectors import catalog_settings_get, credit_packs_active, models_for_pricing
+
 from . import payments, selectors, stripe_gateway, subscriptions
 from .forms import TopUpForm
 from .models import BillingSettings, LedgerKind, TopUpStatus
@@ -22,6 +24,20 @@ from .services import BillingError
 logger = logging.getLogger("billing")
 
 LEDGER_PAGE_SIZE = 25
+
+
+def pricing(request):
+    """The price list: every model's price, the credit packs, and the plans side by side."""
+    return render(
+        request,
+        "billing/pricing.html",
+        {
+            "families": models_for_pricing(),
+            "packs": credit_packs_active(),
+            "settings": catalog_settings_get(),
+            "plans": subscriptions.plans_for_sale(),
+        },
+    )
 
 
 def _safe_next(url):

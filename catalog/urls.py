@@ -6,7 +6,6 @@ from . import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("pricing/", views.pricing, name="pricing"),
 ]
 
 # Mounted under /api/v1/. Slugs contain "/" (google/imagen4), hence the path converter.

@@ -2,10 +2,13 @@
 the per-key rate limit and cursor pagination. Imports no app: accounts are billing's concern
 (billing/api.py has the permission that checks them)."""
 
+from urllib.parse import parse_qs, urlsplit
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from .models import ApiKey
@@ -69,7 +72,10 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class ApiCursorPagination(CursorPagination):
-    """Newest first; `?cursor=` from the previous page's `next`, `?limit=` up to 100."""
+    """Newest first; `?cursor=` from the page before's `next_cursor` (or `next` link), `?limit=` ≤ 100.
+
+    `next_cursor` is there for generated clients, which take a `cursor` argument rather than a URL.
+    """
 
     page_size = 20
     page_size_query_param = "limit"
@@ -94,11 +100,28 @@ class ApiCursorPagination(CursorPagination):
         except exceptions.NotFound:
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
 
+    def _cursor_of(self, link):
+        if link is None:
+            return None
+        return parse_qs(urlsplit(link).query).get(self.cursor_query_param, [None])[0]
+
+    def get_paginated_response(self, data):
+        next_link, previous_link = self.get_next_link(), self.get_previous_link()
+        return Response(
+            {
+                "next": next_link,
+                "previous": previous_link,
+                "next_cursor": self._cursor_of(next_link),
+                "previous_cursor": self._cursor_of(previous_link),
+                "results": data,
+            }
+        )
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.cursor_query_param:
-                parameter["description"] = "The `next` (or `previous`) link of the page before carries it."
+                parameter["description"] = "`next_cursor` (or `previous_cursor`) of the page before."
             if parameter["name"] == self.page_size_query_param:
                 parameter["description"] = f"Page size, {self.page_size} by default; at most 100."
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=self.page_size)
@@ -110,4 +133,12 @@ class ApiCursorPagination(CursorPagination):
         paginated = super().get_paginated_response_schema(schema)
         paginated["properties"]["next"]["example"] = None
         paginated["properties"]["previous"]["example"] = None
+        for direction in ("next", "previous"):
+            paginated["properties"][f"{direction}_cursor"] = {
+                "type": "string",
+                "nullable": True,
+                "description": f"Pass as `?cursor=` for the {direction} page; null when there is none.",
+                "example": None,
+            }
+        paginated["required"] = ["next", "previous", "next_cursor", "previous_cursor", "results"]
         return paginated

@@ -286,8 +286,29 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Generate images with KIE's models, billed from your Artio credit balance.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
+    # No serializer is both a request and a response, so no split: the body is "GenerationRequest".
+    "COMPONENT_SPLIT_REQUEST": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Paths carry /api/v1 themselves, so the server is the site's origin.
+    "SERVERS": [{"url": ARTIO_PUBLIC_URL, "description": "This Artio site"}],
+    # One named type per value set, wherever it appears (a field, a query parameter, a quote).
+    # artio/api_schema.py then turns each into an open string: the catalogue and the product grow.
+    "ENUM_NAME_OVERRIDES": {
+        "Family": "catalog.models.Family",
+        "ModelKind": "catalog.models.Kind",
+        "Plan": "catalog.models.Plan",
+        "PriceUnit": "catalog.models.PriceUnit",
+        "GenerationStatus": "generation.models.Status",
+        "LedgerKind": "billing.models.LedgerKind",
+        "SubscriptionStatus": "billing.models.SubscriptionStatus",
+        "WebhookEventType": "generation.serializers.WEBHOOK_EVENT_TYPES",
+    },
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "artio.api_schema.open_value_sets",
+        "artio.api_schema.headers",
+    ],
     # Serve Swagger UI from our own static files, not a CDN (works offline and under a strict CSP).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -34,14 +34,14 @@ class PartnerRequired(BasePermission):
 
 
 class SubscriptionStateSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=SubscriptionStatus.values)
+    status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
     current_period_end = serializers.DateTimeField(allow_null=True, help_text="When it renews (or ends).")
     cancel_at_period_end = serializers.BooleanField(help_text="True: it ends at current_period_end.")
 
 
 class BalanceSerializer(serializers.Serializer):
     credits = serializers.IntegerField(help_text="Credits available to spend.")
-    plan = serializers.ChoiceField(choices=Plan.values)
+    plan = serializers.ChoiceField(choices=Plan.choices)
     frozen = serializers.BooleanField(help_text="A frozen account cannot quote or generate.")
     subscription = SubscriptionStateSerializer(
         required=False,
@@ -51,7 +51,7 @@ class BalanceSerializer(serializers.Serializer):
 
 class LedgerEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=LedgerKind.values)
+    kind = serializers.ChoiceField(choices=LedgerKind.choices)
     amount = serializers.IntegerField(help_text="Signed: credits added (+) or taken (−).")
     balance_after = serializers.IntegerField()
     reference = serializers.CharField(help_text="What the entry is about, e.g. a generation id.")

@@ -4,7 +4,13 @@ The contract is docs/reference/api-contract.md.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +39,23 @@ class PriceSerializer(serializers.Serializer):
         return price_for_account(credits=price.credits, discount_percent=discount)
 
 
+class InputSchemaSerializer(serializers.Serializer):
+    """The OpenAPI type of `input_schema` (a JSON Schema object); it is never serialized through this."""
+
+    type = serializers.CharField(required=False, help_text="`object`.")
+    properties = serializers.DictField(
+        child=serializers.DictField(), required=False, help_text="Each input field's own JSON Schema."
+    )
+    required = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="The fields a generation must send."
+    )
+
+
+@extend_schema_field(InputSchemaSerializer)
+class InputSchemaField(serializers.JSONField):
+    """The model's stored JSON Schema, as is (every keyword kept), typed as an object for clients."""
+
+
 class ModelSerializer(serializers.Serializer):
     slug = serializers.CharField(help_text="Public id, used as `model` when creating a generation.")
     name = serializers.CharField()
@@ -41,7 +64,7 @@ class ModelSerializer(serializers.Serializer):
     description = serializers.CharField(help_text="One line on what the model is good at.")
     min_plan = serializers.ChoiceField(choices=Plan.choices, help_text="Lowest account plan that may use it.")
     prices = PriceSerializer(many=True)
-    input_schema = serializers.JSONField(
+    input_schema = InputSchemaField(
         help_text=(
             "JSON Schema (draft 2020-12) of the generation's `input`. Types are honest (`num_images` is "
             "an integer); `x-kie-type` marks fields Artio converts for KIE and can be ignored."

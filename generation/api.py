@@ -5,7 +5,13 @@ the API's error shape. Money never moves here: `generation_create` charges, in i
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiCallback,
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,9 +26,11 @@ from billing.api import PartnerRequired
 from . import selectors, services
 from .models import Source, Status
 from .serializers import (
+    GENERATION_ID_PATTERN,
     GenerationRequestSerializer,
     GenerationSerializer,
     QuoteSerializer,
+    WebhookEventSerializer,
     quote_representation,
 )
 
@@ -76,6 +84,31 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
         "with the same key and body returns the first response and charges nothing."
     ),
 )
+REPLAYED_HEADER = OpenApiParameter(
+    "Idempotent-Replayed",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Present, `true`, when this is the stored first response to the same Idempotency-Key.",
+    response=[200, 202],
+)
+WEBHOOK_CALLBACK = OpenApiCallback(
+    "generationFinished",
+    "{$request.body#/webhook_url}",
+    extend_schema(
+        summary="Artio tells you a generation ended",
+        description=(
+            "POSTed to `webhook_url` once the generation succeeds or fails; retried with backoff for a "
+            "day until you answer 2xx. Check `Artio-Signature` on the raw body before parsing it, and "
+            "de-duplicate on `data.id` (docs/api.md, sections 4 and 5)."
+        ),
+        request=WebhookEventSerializer,
+        responses={
+            200: OpenApiResponse(
+                description="Any 2xx: received. Anything else, or no answer in 5 s, is retried."
+            )
+        },
+    ),
+)
 REQUEST_EXAMPLE = OpenApiExample(
     "Two images",
     value={
@@ -119,7 +152,7 @@ class QuoteApi(APIView):
             'print(r.json()["credits"])\n```'
         ),
         request=GenerationRequestSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, REPLAYED_HEADER],
         responses={200: QuoteSerializer, **_errors(*[e for e in COMMON_ERRORS if e[0] != 402])},
         examples=[
             REQUEST_EXAMPLE,
@@ -179,8 +212,9 @@ class GenerationListCreateApi(APIView):
             "                  timeout=30)\ngeneration = r.json()  # r.status_code == 202\n```"
         ),
         request=GenerationRequestSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, REPLAYED_HEADER],
         responses={202: GenerationSerializer, **_errors(*COMMON_ERRORS)},
+        callbacks=[WEBHOOK_CALLBACK],
         examples=[REQUEST_EXAMPLE, OpenApiExample("Queued", value=GENERATION_EXAMPLE, response_only=True)],
         tags=["generations"],
     )
@@ -231,7 +265,10 @@ class GenerationListCreateApi(APIView):
             'for generation in page["results"]:\n    print(generation["id"], generation["status"])\n```'
         ),
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values, description="Only this status."),
+            # The value set's one named type (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+            OpenApiParameter(
+                "status", {"$ref": "#/components/schemas/GenerationStatus"}, description="Only this status."
+            ),
         ],
         responses={
             200: GenerationSerializer(many=True),
@@ -267,6 +304,15 @@ class GenerationDetailApi(APIView):
             '    if g["status"] in ("succeeded", "failed"):\n        break\n    time.sleep(3)\n'
             'print([image["url"] for image in g["images"]])\n```'
         ),
+        parameters=[
+            OpenApiParameter(
+                "public_id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                pattern=GENERATION_ID_PATTERN,
+                description="The generation's `id`.",
+            )
+        ],
         responses={
             200: GenerationSerializer,
             404: OpenApiResponse(

@@ -4,13 +4,20 @@ The shapes are those of docs/reference/api-contract.md.
 """
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from catalog.models import PriceUnit
 
 from .models import Status
 from .webhooks import WebhookUrlRefused, webhook_url_check
 
 WEBHOOK_URL_MAX_LENGTH = 500
+# "gen_" and 26 characters of Crockford's base32 (generation.models.public_id_new).
+GENERATION_ID_PATTERN = r"^gen_[0-9A-HJKMNP-TV-Z]{26}$"
+# The `type` of a partner webhook (generation/delivery.py); more may come.
+WEBHOOK_EVENT_TYPES = ("generation.succeeded", "generation.failed")
 
 
 class GenerationRequestSerializer(serializers.Serializer):
@@ -37,7 +44,7 @@ class GenerationRequestSerializer(serializers.Serializer):
 class QuoteSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="The model slug.")
     variant = serializers.CharField(help_text="The price variant used (e.g. 1K), or empty.")
-    unit = serializers.ChoiceField(choices=["image", "task"], help_text="What one unit price buys.")
+    unit = serializers.ChoiceField(choices=PriceUnit.choices, help_text="What one unit price buys.")
     unit_credits = serializers.IntegerField(help_text="The price of one unit before any discount.")
     images = serializers.IntegerField(help_text="Images the generation will return.")
     base_credits = serializers.IntegerField(help_text="Credits before your partner discount.")
@@ -67,17 +74,23 @@ class ImageSerializer(serializers.Serializer):
     content_type = serializers.CharField()
 
 
-class ErrorObjectSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+class GenerationErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="Why it failed, for programs, e.g. `generation_failed`, `deadline`; more may appear."
+    )
+    message = serializers.CharField(help_text="A sentence fit to show a person.")
 
 
 class GenerationSerializer(serializers.Serializer):
     """The generation object. Needs context["base_url"] (or a request) to make image URLs absolute."""
 
-    id = serializers.CharField(source="public_id", help_text='"gen_" and 26 base32 characters.')
+    id = serializers.CharField(
+        source="public_id",
+        validators=[RegexValidator(GENERATION_ID_PATTERN)],
+        help_text='"gen_" and 26 base32 characters.',
+    )
     model = serializers.CharField(source="model.slug")
-    status = serializers.ChoiceField(choices=Status.values)
+    status = serializers.ChoiceField(choices=Status.choices)
     input = serializers.DictField()
     credits_charged = serializers.IntegerField()
     refunded = serializers.BooleanField()
@@ -106,7 +119,7 @@ class GenerationSerializer(serializers.Serializer):
             for image in generation.images.all()
         ]
 
-    @extend_schema_field(ErrorObjectSerializer(allow_null=True))
+    @extend_schema_field(GenerationErrorSerializer(allow_null=True))
     def get_error(self, generation):
         if generation.status != Status.FAILED and not generation.error_code:
             return None
@@ -114,3 +127,13 @@ class GenerationSerializer(serializers.Serializer):
             "code": generation.error_code or "failed",
             "message": generation.error_message or "The generation failed.",
         }
+
+
+class WebhookEventSerializer(serializers.Serializer):
+    """The body Artio POSTs to a generation's `webhook_url` (for the OpenAPI callback)."""
+
+    type = serializers.ChoiceField(
+        choices=[(event, event) for event in WEBHOOK_EVENT_TYPES],
+        help_text="`generation.succeeded` or `generation.failed`.",
+    )
+    data = GenerationSerializer(help_text="The generation, as GET /generations/{id} returns it.")

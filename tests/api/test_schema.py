@@ -6,6 +6,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from openapi_spec_validator import validate
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -135,12 +136,14 @@ def test_schema_lists_are_cursor_paginated_and_filterable(document):
         _name, page = _resolve(document, ok["schema"])
         parameters = {p["name"]: p for p in operation["parameters"]}
 
-        assert {"next", "previous", "results"} <= set(page["properties"])
+        assert {"next", "previous", "next_cursor", "previous_cursor", "results"} <= set(page["required"])
         assert page["properties"]["results"]["items"]["$ref"].endswith(f"/{item}")
         assert {"cursor", "limit"} <= set(parameters)
         assert parameters["limit"]["schema"]["maximum"] == 100
     status = {p["name"]: p for p in document["paths"]["/api/v1/generations"]["get"]["parameters"]}["status"]
-    assert set(status["schema"]["enum"]) >= {"queued", "submitted", "running", "succeeded", "failed"}
+    name, status_type = _resolve(document, status["schema"])
+    assert name == "GenerationStatus"
+    assert set(status_type["x-extensible-enum"]) >= {"queued", "submitted", "running", "succeeded", "failed"}
 
 
 def test_schema_posts_take_an_idempotency_key_header(document):
@@ -156,3 +159,82 @@ def test_every_operation_shows_a_curl_and_a_python_requests_example(document):
 
         assert "```sh\ncurl" in description, (method, path)
         assert "```python\nimport" in description and "requests." in description, (method, path)
+
+
+def test_schema_is_valid_openapi_3(document):
+    validate(document)  # raises on any violation of the OpenAPI 3.0 specification
+
+
+def _walk(node, path=()):
+    """Yield (path, schema object) for every dict under `node`, skipping example values."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            if key not in ("example", "examples"):
+                yield from _walk(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, (*path, index))
+
+
+# Value sets the catalogue or the product may grow, by their one named type each.
+VALUE_SETS = {
+    "Family": {"imagen", "flux-2", "recraft"},
+    "ModelKind": {"text-to-image", "edit", "upscale"},
+    "Plan": {"free", "standard", "premium"},
+    "PriceUnit": {"image", "task"},
+    "GenerationStatus": {"queued", "succeeded", "failed"},
+    "LedgerKind": {"topup", "generation_charge", "generation_refund"},
+    "SubscriptionStatus": {"active", "past_due", "canceled"},
+    "WebhookEventType": {"generation.succeeded", "generation.failed"},
+    "ErrorCode": {"invalid_input", "insufficient_credits", "not_found", "rate_limited"},
+}
+
+
+def test_no_value_set_is_a_closed_enum_and_each_has_one_named_type(document):
+    # A closed enum makes generated clients refuse a value they do not know: one new model
+    # family would break every integrated partner's model listing.
+    enums = [path for path, node in _walk(document) if "enum" in node]
+    schemas = document["components"]["schemas"]
+
+    assert enums == []
+    for name, known in VALUE_SETS.items():
+        assert schemas[name]["type"] == "string", name
+        assert known <= set(schemas[name]["x-extensible-enum"]), name
+        assert "New values may be added" in schemas[name]["description"], name
+    assert not [name for name in schemas if name.endswith(("Enum", "RequestRequest"))]
+    assert "GenerationRequest" in schemas
+
+
+def test_schema_declares_the_webhook_as_a_callback_of_create(document):
+    callbacks = document["paths"]["/api/v1/generations"]["post"]["callbacks"]
+    ((expression, item),) = callbacks["generationFinished"].items()
+    operation = item["post"]
+    signature = {p["name"]: p for p in operation["parameters"]}["Artio-Signature"]
+
+    assert expression == "{$request.body#/webhook_url}"
+    assert (signature["in"], signature["required"]) == ("header", True)
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    name, event = _resolve(document, body)
+    assert name == "WebhookEvent" and {"type", "data"} <= set(event["required"])
+    assert event["properties"]["data"]["allOf"][0]["$ref"].endswith("/Generation")
+
+
+def test_schema_declares_the_response_headers_the_api_sends(document):
+    for (method, path), statuses in CONTRACT.items():
+        responses = document["paths"][path][method]["responses"]
+        for status in {"409", "429"} & statuses:
+            assert "Retry-After" in responses[status]["headers"], (method, path, status)
+    for path, status in (("/api/v1/quotes", "200"), ("/api/v1/generations", "202")):
+        assert "Idempotent-Replayed" in document["paths"][path]["post"]["responses"][status]["headers"]
+
+
+def test_schema_types_ids_input_schemas_and_servers(document):
+    schemas = document["components"]["schemas"]
+    public_id = document["paths"]["/api/v1/generations/{public_id}"]["get"]["parameters"][0]
+
+    assert public_id["schema"]["pattern"] == schemas["Generation"]["properties"]["id"]["pattern"]
+    assert public_id["schema"]["pattern"].startswith("^gen_")
+    input_schema = schemas["Model"]["properties"]["input_schema"]
+    assert _resolve(document, input_schema["allOf"][0])[1]["type"] == "object"
+    assert document["servers"][0]["url"].startswith("http")

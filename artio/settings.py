@@ -283,7 +283,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Artio partner API",
-    "DESCRIPTION": "Generate images with KIE's models, billed from your Artio credit balance.",
+    "DESCRIPTION": (
+        "Generate images with KIE's models, billed from your Artio credit balance.\n\n"
+        "v1 stays compatible, but value sets grow: a model family, kind, plan, price unit, status, "
+        "ledger kind, webhook type or error code may gain values at any time. Each is a string with "
+        "its known values listed; treat one you do not know as 'other'. Versioning and deprecation "
+        "policy: docs/api.md."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # No serializer is both a request and a response, so no split: the body is "GenerationRequest".

@@ -7,6 +7,13 @@ create is counted only when its row and its debit exist, not when a 202 came bac
 from .load import Api, closed_loop, median, open_loop, pct
 
 
+def _cpu_ms(results):
+    """Server CPU milliseconds per answered request over these runs."""
+    results = list(results)
+    answered = sum(sum(r["codes"].values()) for r in results)
+    return sum(r["cpu_s"] for r in results) / answered * 1000 if answered else float("nan")
+
+
 def _codes(counter):
     return {str(code): n for code, n in sorted(counter.items(), key=lambda item: str(item[0]))}
 
@@ -15,15 +22,34 @@ def _errors(counter):
     return sum(n for code, n in counter.items() if not (isinstance(code, int) and 200 <= code < 300))
 
 
-def create_vs_balance(*, base_url, keys, levels, rounds, seconds, count, prefix):
-    """At each concurrency: rounds of balance then create; report medians and the median ratio."""
+def _timed(cpu, send, **kwargs):
+    """Run closed_loop(send, **kwargs); add "cpu_s", the CPU seconds the server used meanwhile."""
+    before = cpu()
+    result = closed_loop(send, **kwargs)
+    result["cpu_s"] = cpu() - before
+    return result
+
+
+def warm_up(*, base_url, keys, seconds=2.0):
+    """Exercise both requests unmeasured: a fresh gunicorn worker's first requests import and cache."""
+    api = Api(base_url)
+    for send in (api.balance, api.create, api.balance):
+        closed_loop(send, keys=keys, conc=4, seconds=seconds, tag="warm")
+
+
+def create_vs_balance(*, base_url, keys, levels, rounds, seconds, count, prefix, cpu):
+    """At each concurrency: rounds of balance then create; report medians and the median ratio.
+
+    `cpu()` returns the web server's CPU seconds so far: CPU per request shows what a request costs
+    the server whatever else the shared machine is doing.
+    """
     api = Api(base_url)
     runs = []
     for conc in levels:
         for r in range(rounds):
-            balance = closed_loop(api.balance, keys=keys, conc=conc, seconds=seconds, tag="")
+            balance = _timed(cpu, api.balance, keys=keys, conc=conc, seconds=seconds, tag="")
             tag = f"{prefix}-c{conc}-r{r}"
-            create = closed_loop(api.create, keys=keys, conc=conc, seconds=seconds, tag=tag)
+            create = _timed(cpu, api.create, keys=keys, conc=conc, seconds=seconds, tag=tag)
             runs.append({"conc": conc, "tag": tag, "balance": balance, "create": create})
             print(
                 f"    {conc:>2} conns round {r + 1}: balance {balance['ok'] / balance['seconds']:.0f}/s, "
@@ -50,6 +76,8 @@ def create_vs_balance(*, base_url, keys, levels, rounds, seconds, count, prefix)
             ),
             "create_p50_ms": pct([x for run, _ in mine for x in run["create"]["lat"]], 50) * 1000,
             "balance_p50_ms": pct([x for run, _ in mine for x in run["balance"]["lat"]], 50) * 1000,
+            "balance_cpu_ms": _cpu_ms(run["balance"] for run, _ in mine),
+            "create_cpu_ms": _cpu_ms(run["create"] for run, _ in mine),
         }
     return out
 

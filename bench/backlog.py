@@ -31,6 +31,20 @@ def leftovers_clear(*, clusters):
     return len(pks)
 
 
+def sustained_rate(stamps, limit):
+    """Return the createTask rate a long backlog gets: `limit` calls per block, over the block period.
+
+    The cap lets `limit` calls through at once and the next `limit` a window later, so a backlog goes
+    in blocks; the time from the first block's start to the last block's start covers the whole
+    blocks before it. At the cap exactly this is limit / window, however the calls spread inside a
+    block (a first-to-last rate would count the last block's own spread against it).
+    """
+    starts = stamps[::limit]
+    if len(starts) < 2 or starts[-1] <= starts[0]:
+        return 0.0
+    return limit * (len(starts) - 1) / (starts[-1] - starts[0])
+
+
 def _max_in_window(stamps, window):
     best, start = 0, 0
     for end, stamp in enumerate(stamps):
@@ -86,9 +100,9 @@ def backlog(*, base_url, keys, sandbox, cap, n, start_workers, stop_workers, tim
     stamps = sorted(s for s in sandbox.create_calls if s >= t_start)
     window, limit = cap[1], cap[0]
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
-    rate = (len(stamps) - 1) / span if span else 0.0
     cap_rate = limit / window
-    lags, dispatch_lags, missing = [], [], 0
+    rate = sustained_rate(stamps, limit)
+    lags, dispatch_lags, stored, missing = [], [], [], 0
     by_status = {}
     for gen in ours.only("kie_task_id", "images_stored_at", "status", "created_at", "submitted_at"):
         by_status[gen.status] = by_status.get(gen.status, 0) + 1
@@ -97,6 +111,7 @@ def backlog(*, base_url, keys, sandbox, cap, n, start_workers, stop_workers, tim
             missing += 1
             continue
         lags.append(gen.images_stored_at.timestamp() - task.completed)
+        stored.append(gen.images_stored_at.timestamp() - t_start)
         dispatch_lags.append(task.created - t_start)
     return {
         "n": n,
@@ -110,6 +125,11 @@ def backlog(*, base_url, keys, sandbox, cap, n, start_workers, stop_workers, tim
         "cap_per_s": cap_rate,
         "dispatch_ratio": rate / cap_rate if cap_rate else 0.0,
         "max_in_window": _max_in_window(stamps, window),
+        "first_to_last_s": span,
+        # When each successive block of `limit` calls began (ideal: 0, window, 2 × window, …).
+        "window_starts_s": [round(stamps[i] - stamps[0], 2) for i in range(0, len(stamps), limit)],
+        "stored_per_s": (len(stored) - 1) / (max(stored) - min(stored)) if len(stored) > 1 else 0.0,
+        "first_stored_after_s": min(stored) if stored else float("nan"),
         "first_create_after_s": (stamps[0] - t_start) if stamps else float("nan"),
         "rejected_429": sandbox.rejected_creates - rejected_before,
         "lag_p50_s": pct(lags, 50),

@@ -82,6 +82,15 @@ class Group:
                         total += int(line.split()[1])
         return total / 1024
 
+    def cpu_seconds(self):
+        """User + system CPU time used so far by the group's live processes."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
     def alive(self):
         return self.proc.poll() is None
 

@@ -44,7 +44,7 @@ REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "15"))
 CAP = (200, 10.0)
 SANDBOX_LATENCY = 2.0
 BACKLOG = 100 if QUICK else 1000
-SECONDS = 1.5 if QUICK else 5.0
+SECONDS = 1.5 if QUICK else 4.0
 ROUNDS = 1 if QUICK else 3
 ACCOUNTS = 64
 
@@ -142,6 +142,7 @@ def main():
     logging.getLogger("generation").setLevel(logging.ERROR)
     results = {"parts": {}, "audits": {}, "memory": {}, "quick": QUICK, "cap": CAP, "dbname": dbname}
     results["sandbox_latency"] = SANDBOX_LATENCY
+    results["timings"] = {}
     web = None
     try:
         call_command("migrate", verbosity=0)
@@ -159,13 +160,18 @@ def main():
         def count(tags):
             return [appctl.created_count(tag=tag) for tag in tags]
 
+        lap = [time.monotonic()]
+
         def audit(part, audit_env=child_env):
             passed, line = procs.audit(audit_env)
             results["audits"][part] = passed
+            results["timings"][part] = time.monotonic() - lap[0]
+            lap[0] = time.monotonic()
             print(f"    audit_ledger after {part}: {'passed' if passed else 'FAILED: ' + line}", flush=True)
 
         log = workdir / "processes.log"
         web, base_url = procs.web_start(env=child_env, port=web_port, log=log)
+        api.warm_up(base_url=base_url, keys=keys)
         clusters = procs.worker_clusters(settings.Q_CLUSTER)
         results["web_command"] = " ".join(procs.web_command()[1:2])
         results["clusters"] = [c or settings.Q_CLUSTER["name"] for c in clusters]
@@ -185,6 +191,7 @@ def main():
             seconds=SECONDS,
             count=count,
             prefix="p1",
+            cpu=web.cpu_seconds,
         )
         audit("part 1")
         results["memory"]["after part 1"] = {"web": web.rss_mb()}
@@ -194,7 +201,7 @@ def main():
             base_url=base_url,
             keys=keys,
             rate=100,
-            seconds=3 if QUICK else 10,
+            seconds=3 if QUICK else 8,
             rounds=1 if QUICK else 2,
             count=count,
             prefix="p2",
@@ -214,7 +221,7 @@ def main():
             hot_key=hot_key,
             spread_keys=keys,
             conc=64,
-            seconds=2 if QUICK else 6,
+            seconds=2 if QUICK else 5,
             rounds=1 if QUICK else 2,
             count=count,
             deadlocks=deadlocks,
@@ -247,7 +254,7 @@ def main():
             n=BACKLOG,
             start_workers=start_workers,
             stop_workers=stop_workers,
-            timeout=60 if QUICK else 240,
+            timeout=60 if QUICK else 200,
         )
         part5["refunds_ok"] = _refunds_once(tag="p5")
         results["parts"]["backlog"] = part5
@@ -331,6 +338,7 @@ def sqlite_part(*, workdir, base_env, log, results):
         ARTIO_PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
     print("4. SQLite (embedded default): create vs balance at 1, 8, 32 connections", flush=True)
+    began = time.monotonic()
     procs.manage(["migrate", "--no-input"], env=env)
     keys = json.loads(
         subprocess.run(
@@ -355,21 +363,24 @@ def sqlite_part(*, workdir, base_env, log, results):
         return json.loads(done.stdout)
 
     web, base_url = procs.web_start(env=env, port=port, log=log)
+    api.warm_up(base_url=base_url, keys=keys)
     try:
         out = api.create_vs_balance(
             base_url=base_url,
             keys=keys,
             levels=(1, 8, 32),
             rounds=1 if QUICK else 2,
-            seconds=1.5 if QUICK else 4.0,
+            seconds=1.5 if QUICK else 3.0,
             count=count,
             prefix="p4",
+            cpu=web.cpu_seconds,
         )
         results["memory"]["after part 4 (SQLite web)"] = {"web": web.rss_mb()}
     finally:
         web.stop()
     passed, line = procs.audit(env)
     results["audits"]["part 4"] = passed
+    results["timings"]["part 4"] = time.monotonic() - began
     print(f"    audit_ledger after part 4: {'passed' if passed else 'FAILED: ' + line}", flush=True)
     return out
 

@@ -347,7 +347,8 @@ def analysis(results):
             f"{_f(cpu_ratio, 2)}), and the throughput ratio follows that CPU ratio; two gunicorn processes "
             "share two cores with PostgreSQL, Redis, the load generator and other jobs. A create runs "
             f"{n_create} SQL statements against the balance read's {n_balance} (listed above): the "
-            "Idempotency-Key record is claimed in one transaction and completed in another, the model and "
+            "Idempotency-Key record is claimed in a transaction of its own before the create's, the "
+            "model and "
             "price are read, the charge runs in nested savepoints, the response's serializer reads the "
             "(empty) image list, and the dispatch enqueue builds a new Redis client each time (the "
             "`redis/client.py __setitem__` calls in the profile). 0.5× needs a create to cost no more "
@@ -366,11 +367,12 @@ def analysis(results):
     hot = p["hot"]
     if hot["hot"]["debits_per_s"] < 150 or hot["deadlocks"] or hot["hot"]["server_errors"]:
         lines.append(
-            f"- **Hot account ({_f(hot['hot']['debits_per_s'])} debits/s; target 150).** The one account "
-            f"is not what limits it: 64 clients on 64 accounts make {_f(hot['spread']['debits_per_s'])}/s "
-            f"(hot/spread {_f(hot['ratio'], 2)}×) and PostgreSQL counted {hot['deadlocks']} deadlocks. "
-            "The ceiling is the create path's CPU cost (first point); the row lock on the account "
-            "serialises only the few milliseconds of the charge."
+            f"- **Hot account ({_f(hot['hot']['debits_per_s'])} debits/s; target 150).** Even "
+            f"{hot['conc']} clients on {hot['conc']} accounts make only {_f(hot['spread']['debits_per_s'])}"
+            "/s, so the ceiling is the create path's CPU cost (first point); the one account's row lock, "
+            "which serialises the charge, costs the rest (hot/spread "
+            f"{_f(hot['ratio'], 2)}×). PostgreSQL counted {hot['deadlocks']} deadlocks and the server "
+            f"answered {hot['hot']['server_errors']} errors."
         )
     sq = p["sqlite"]
     levels = sorted(sq)
@@ -401,8 +403,8 @@ def analysis(results):
             f"{_f(bl['last_dispatched_after_s'])} s after the "
             "workers started, all stored after "
             f"{_f(bl['all_terminal_after_s'])} s): each KIE callback enqueues a re-read task on the same "
-            "queue as the backlog's dispatch tasks (one per create), and the workers "
-            f"({', '.join(results['clusters'])}) spend their time in `generations_dispatch`, paced by the "
+            "queue as the backlog's dispatch tasks (one per create), and the workers (cluster "
+            f"{', '.join(results['clusters'])}) spend their time in `generations_dispatch`, paced by the "
             f"rate limit: the first result is stored {_f(bl['first_stored_after_s'])} s after they start. "
             f"Then results are stored at {_f(bl['stored_per_s'], 1)}/s, below the {_f(bl['cap_per_s'])}/s "
             "they were created at, so the lag grows with the backlog. A dispatcher on its own cluster, "

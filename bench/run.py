@@ -82,7 +82,7 @@ def machine(pg_version, redis_version):
         "postgresql": pg_version,
         "redis": redis_version,
         "gunicorn": _sh(procs.PY, "-m", "gunicorn", "--version"),
-        "load_at_start": " ".join(os.getloadavg().__repr__().strip("()").split(", ")),
+        "load_at_start": " / ".join(f"{load:.1f}" for load in os.getloadavg()),
     }
 
 

@@ -85,17 +85,19 @@ def backlog(*, base_url, keys, sandbox, cap, n, start_workers, stop_workers, tim
 
     t_start = time.time()
     groups = start_workers()
-    ends = time.monotonic() + timeout
-    done = 0
-    while time.monotonic() < ends:
-        done = ours.filter(status__in=TERMINAL_STATUSES).count()
-        if done >= accepted:
-            break
-        time.sleep(0.5)
-    all_done_after = time.time() - t_start
-    # Still running: it shows what the workers hold at the end of the part.
-    rss_after = {g.label: g.rss_mb() for g in groups}
-    stop_workers(groups)
+    try:
+        ends = time.monotonic() + timeout
+        done = 0
+        while time.monotonic() < ends:
+            done = ours.filter(status__in=TERMINAL_STATUSES).count()
+            if done >= accepted:
+                break
+            time.sleep(0.5)
+        all_done_after = time.time() - t_start
+        # Still running: it shows what the workers hold at the end of the part.
+        rss_after = {g.label: g.rss_mb() for g in groups}
+    finally:
+        stop_workers(groups)  # no worker may outlive the benchmark, whatever went wrong
 
     stamps = sorted(s for s in sandbox.create_calls if s >= t_start)
     window, limit = cap[1], cap[0]

@@ -109,7 +109,14 @@ class Group:
 
 def web_start(*, env, port, log):
     group = Group("web", web_command(), env={**env, "PORT": str(port)}, log=log)
-    url = f"http://127.0.0.1:{port}"
+    try:
+        return group, _wait_ready(group, f"http://127.0.0.1:{port}", log)
+    except BaseException:
+        group.stop()  # a server that never came up must not outlive the benchmark either
+        raise
+
+
+def _wait_ready(group, url, log):
     ends = time.monotonic() + 60
     while time.monotonic() < ends:
         if not group.alive():
@@ -119,10 +126,9 @@ def web_start(*, env, port, log):
             requests.get(f"{url}/healthz", timeout=30)
             # Both workers should be up before anything is timed.
             time.sleep(1.0)
-            return group, url
+            return url
         except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
-    group.stop()
     raise RuntimeError(f"gunicorn did not answer within 60 s; see {log}")
 
 

@@ -176,10 +176,12 @@ def main():
         results["web_command"] = " ".join(procs.web_command()[1:2])
         results["clusters"] = [c or settings.Q_CLUSTER["name"] for c in clusters]
         workers = procs.workers_start(env=child_env, q_cluster=settings.Q_CLUSTER, log=log)
-        time.sleep(4)
-        results["memory"]["idle"] = {"web": web.rss_mb(), **{g.label: g.rss_mb() for g in workers}}
-        for group in workers:
-            group.stop()
+        try:
+            time.sleep(4)
+            results["memory"]["idle"] = {"web": web.rss_mb(), **{g.label: g.rss_mb() for g in workers}}
+        finally:
+            for group in workers:
+                group.stop()
         print(f"idle RSS: {results['memory']['idle']}", flush=True)
 
         print(f"1. API create vs balance, gunicorn on PostgreSQL + Redis ({SECONDS:g} s per run)", flush=True)

@@ -40,6 +40,9 @@ test: lint
 	@if [ -z "$(SKIP_SQLITE)" ]; then echo "== pytest on SQLite =="; DJANGO_DEBUG=1 DATABASE_URL= $(PY) -m pytest -q; fi
 	@if [ -n "$$DATABASE_URL" ]; then echo "== pytest on $$DATABASE_URL =="; DJANGO_DEBUG=1 $(PY) -m pytest -q; fi
 
+# Not part of `make test`: needs PostgreSQL (postgres@127.0.0.1:5432, trust) and Redis (127.0.0.1:6379);
+# makes and drops its own database, uses Redis DB 15 (BENCH_PG, BENCH_REDIS_DB change them), takes
+# under 10 minutes and rewrites docs/performance.md. BENCH_QUICK=1 is a smoke run that writes to /tmp.
 bench: $(STAMP)
 	DJANGO_DEBUG=1 $(PY) bench/run.py
 

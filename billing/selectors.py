@@ -10,6 +10,7 @@ from catalog.money import usd_cents
 
 from .models import (
     Account,
+    KeySpend,
     LedgerEntry,
     Subscription,
     SubscriptionInvoice,
@@ -17,6 +18,7 @@ from .models import (
     SubscriptionStatus,
     TopUp,
 )
+from .services import month_start
 
 
 def account_get(*, user):
@@ -80,6 +82,23 @@ def account_nav_for_user(*, user_id):
         .annotate(past_due_plan=Subquery(failing.values("plan__name")[:1]))
         .values_list("balance", "past_due_plan")
         .first()
+    )
+
+
+def key_spent_this_month(*, api_key_id):
+    """Return the credits spent through the API key this calendar month (UTC)."""
+    return (
+        KeySpend.objects.filter(api_key_id=api_key_id, month=month_start())
+        .values_list("credits", flat=True)
+        .first()
+        or 0
+    )
+
+
+def key_spends_this_month(*, user):
+    """Return {api key id: credits spent this calendar month (UTC)} for the user's keys."""
+    return dict(
+        KeySpend.objects.filter(api_key__user=user, month=month_start()).values_list("api_key_id", "credits")
     )
 
 

@@ -187,8 +187,8 @@ def payment_intent_off_session(*, topup, customer_id, payment_method_id):
             options={"idempotency_key": f"autotopup-{topup.public_id}"},
         )
     except stripe.CardError as exc:
-        error = exc.error
-        intent_id = (getattr(error, "payment_intent", None) or {}).get("id", "") if error else ""
+        error = exc.error.to_dict() if exc.error is not None else {}
+        intent_id = (error.get("payment_intent") or {}).get("id", "")
         raise CardDeclined(
             exc.user_message or str(exc), code=exc.code or "card_declined", payment_intent_id=intent_id
         ) from exc

@@ -16,9 +16,9 @@ from django.utils import timezone
 from artio.errors import ArtioError
 from artio.memo import memo_get
 from artio.selectors import discount_percent_for_user
+from billing.autotopup import balance_watch
 from billing.models import LedgerKind
 from billing.selectors import account_get
-from billing.autotopup import balance_watch
 from billing.services import account_for_user, credits_charge, key_spend_take, spend_check
 from catalog import pricing
 from catalog.models import Plan

@@ -85,7 +85,11 @@ def _auto_topup_prepare(*, account_id):
     before any new TopUp.
     """
     with transaction.atomic():
-        account = Account.objects.select_for_update().select_related("auto_topup_pack").get(pk=account_id)
+        account = (
+            Account.objects.select_for_update(of=("self",))
+            .select_related("auto_topup_pack")
+            .get(pk=account_id)
+        )
         crossing = TopUp.objects.filter(
             account_id=account_id,
             automatic=True,

@@ -3,8 +3,10 @@
 from decimal import Decimal
 
 from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
+from artio.models import ApiKey
 from catalog.models import CatalogSettings, CreditPack
 from catalog.money import usd_cents
 
@@ -95,11 +97,11 @@ def key_spent_this_month(*, api_key_id):
     )
 
 
-def key_spends_this_month(*, user):
-    """Return {api key id: credits spent this calendar month (UTC)} for the user's keys."""
-    return dict(
-        KeySpend.objects.filter(api_key__user=user, month=month_start()).values_list("api_key_id", "credits")
-    )
+def key_spends_for_user(*, user):
+    """Return the user's active API keys, each with `spent` this calendar month (UTC)."""
+    spent = KeySpend.objects.filter(api_key=OuterRef("pk"), month=month_start()).values("credits")[:1]
+    keys = ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at", "-id")
+    return list(keys.annotate(spent=Coalesce(Subquery(spent), 0)))
 
 
 def credit_packs_for_sale():

@@ -113,3 +113,25 @@ def test_20_concurrent_creates_never_pass_the_cap(alice):
     assert KeySpend.objects.get().credits == 40
     assert LedgerEntry.objects.filter(kind=LedgerKind.GENERATION_CHARGE).count() == 5
     assert ledger_audit() == []
+
+
+def test_the_keys_page_sets_a_cap_and_shows_the_spend(client, alice, alice_key, alice_api):
+    api_key = ApiKey.objects.get(prefix=alice_key.split("_")[1])
+    client.force_login(alice)
+
+    assert client.post(f"/account/api-keys/{api_key.pk}/cap/", {"cap": "50"}).status_code == 302
+    alice_api.post("/api/v1/generations", BODY, format="json")
+
+    assert ApiKey.objects.get(pk=api_key.pk).monthly_credit_cap == 50
+    assert b"/billing/key-spend/" in client.get("/account/api-keys/").content
+    fragment = client.get("/billing/key-spend/", headers={"HX-Request": "true"}).content.decode()
+    assert '<td data-label="Spent" class="num">8</td>' in fragment and ">50<" in fragment
+    client.post(f"/account/api-keys/{api_key.pk}/cap/", {"cap": ""})
+    assert ApiKey.objects.get(pk=api_key.pk).monthly_credit_cap is None
+
+
+def test_a_cap_on_another_users_key_is_a_404(client, bob, alice_key):
+    api_key = ApiKey.objects.get(prefix=alice_key.split("_")[1])
+    client.force_login(bob)
+    assert client.post(f"/account/api-keys/{api_key.pk}/cap/", {"cap": "1"}).status_code == 404
+    assert ApiKey.objects.get(pk=api_key.pk).monthly_credit_cap is None

@@ -222,3 +222,34 @@ def test_20_concurrent_generations_crossing_the_threshold_charge_once(alice, fak
     assert len([c for c in fake_stripe.calls if c[1] == "/v1/payment_intents"]) == 1
     assert TopUp.objects.filter(automatic=True, status=TopUpStatus.PAID).count() == 1
     assert ledger_audit() == []
+
+
+def test_billing_page_shows_the_settings_and_saves_them(client, alice, card_saved, pack):
+    client.force_login(alice)
+    page = client.get("/billing/")
+    assert b"Automatic top-up" in page.content and b"Save this card for automatic top-ups" in page.content
+
+    response = client.post(
+        "/billing/auto-topup/", {"enabled": "1", "threshold": "300", "pack": pack.pk, "monthly_limit": "20"}
+    )
+
+    assert response.status_code == 302
+    account = Account.objects.get(user=alice)
+    assert account.auto_topup_enabled and account.auto_topup_threshold == 300
+    assert account.auto_topup_pack == pack and account.auto_topup_monthly_limit_cents == 2000
+    assert client.post("/billing/low-balance/", {"threshold": "100"}).status_code == 302
+    assert Account.objects.get(user=alice).low_balance_alert_at == 100
+    client.post("/billing/card/forget/")
+    account.refresh_from_db()
+    assert not account.auto_topup_enabled and not account.stripe_payment_method_id
+
+
+def test_a_stopped_auto_topup_says_why_on_the_billing_page(
+    client, alice, card_saved, pack, fake_stripe, queued
+):
+    enable(alice, pack)
+    fake_stripe.declines["pm_card_visa"] = "card_declined"
+    spend(Account.objects.get(user=alice), 1600, "gen_1")
+    run(queued)
+    client.force_login(alice)
+    assert b"automatic top-up is off" in client.get("/billing/").content

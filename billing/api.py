@@ -53,7 +53,11 @@ class BalanceSerializer(serializers.Serializer):
         required=False,
         help_text="Only when subscribed: the live (active, trialing or past due) subscription.",
     )
-    spend = KeySpendSerializer(many=True, help_text="The calling key's spend this calendar month (UTC).")
+    spend = KeySpendSerializer(
+        many=True,
+        required=False,
+        help_text="Only when the calling key has a monthly cap: its spend this calendar month (UTC).",
+    )
 
 
 class LedgerEntrySerializer(serializers.Serializer):
@@ -123,9 +127,10 @@ class BalanceApi(APIView):
         if subscription is not None:
             data["subscription"] = subscription
         api_key = request.auth
-        spent = key_spent_this_month(api_key_id=api_key.pk)
         cap = api_key.monthly_credit_cap
-        data["spend"] = [{"key_prefix": api_key.prefix, "cap": cap, "spent_this_month": spent}]
+        if cap is not None:  # omitted for an uncapped key, as before caps existed
+            spent = key_spent_this_month(api_key_id=api_key.pk)
+            data["spend"] = [{"key_prefix": api_key.prefix, "cap": cap, "spent_this_month": spent}]
         return Response(BalanceSerializer(data).data)
 
 

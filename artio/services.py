@@ -99,6 +99,16 @@ def webhook_secret_rotate(*, user):
     return partner
 
 
+def api_key_cap_set(*, user, key_id, cap):
+    """Set (or, with None, lift) the monthly credit cap of one of the user's keys; return the key."""
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise ArtioError("The cap must be a whole number of credits, at least 1.")
+    api_key = get_object_or_404(ApiKey, pk=key_id, user=user)
+    ApiKey.objects.filter(pk=api_key.pk).update(monthly_credit_cap=cap)
+    api_key.monthly_credit_cap = cap
+    return api_key
+
+
 def partner_rate_limit_set(*, user, per_minute):
     """Set the API requests per minute each of the user's keys may make (enterprise terms)."""
     if isinstance(per_minute, bool) or not isinstance(per_minute, int):

@@ -12,7 +12,7 @@ from artio.models import ApiKey
 from catalog.models import Plan
 
 from .models import LedgerKind, SubscriptionStatus
-from .selectors import account_get, ledger_for_account, subscription_live_for_account
+from .selectors import account_get, key_spent_this_month, ledger_for_account, subscription_live_for_account
 from .services import AccountFrozen
 
 
@@ -39,6 +39,12 @@ class SubscriptionStateSerializer(serializers.Serializer):
     cancel_at_period_end = serializers.BooleanField(help_text="True: it ends at current_period_end.")
 
 
+class KeySpendSerializer(serializers.Serializer):
+    key_prefix = serializers.CharField(help_text="The key's prefix: artio_<prefix>_….")
+    cap = serializers.IntegerField(allow_null=True, help_text="Credits it may spend a calendar month (UTC).")
+    spent_this_month = serializers.IntegerField(help_text="Credits spent through it this month (UTC).")
+
+
 class BalanceSerializer(serializers.Serializer):
     credits = serializers.IntegerField(help_text="Credits available to spend.")
     plan = serializers.ChoiceField(choices=Plan.choices)
@@ -46,6 +52,11 @@ class BalanceSerializer(serializers.Serializer):
     subscription = SubscriptionStateSerializer(
         required=False,
         help_text="Only when subscribed: the live (active, trialing or past due) subscription.",
+    )
+    spend = KeySpendSerializer(
+        many=True,
+        required=False,
+        help_text="Only when the calling key has a monthly cap: its spend this calendar month (UTC).",
     )
 
 
@@ -83,7 +94,14 @@ class BalanceApi(APIView):
         responses={200: BalanceSerializer, **AUTH_ERRORS},
         examples=[
             OpenApiExample(
-                "Balance", value={"credits": 1250, "plan": "standard", "frozen": False}, response_only=True
+                "Balance",
+                value={
+                    "credits": 1250,
+                    "plan": "standard",
+                    "frozen": False,
+                    "spend": [{"key_prefix": "k3y9x2", "cap": 5000, "spent_this_month": 1180}],
+                },
+                response_only=True,
             ),
             OpenApiExample(
                 "Subscribed",
@@ -108,6 +126,11 @@ class BalanceApi(APIView):
         subscription = subscription_live_for_account(account=account)
         if subscription is not None:
             data["subscription"] = subscription
+        api_key = request.auth
+        cap = api_key.monthly_credit_cap
+        if cap is not None:  # omitted for an uncapped key, as before caps existed
+            spent = key_spent_this_month(api_key_id=api_key.pk)
+            data["spend"] = [{"key_prefix": api_key.prefix, "cap": cap, "spent_this_month": spent}]
         return Response(BalanceSerializer(data).data)
 
 

@@ -22,6 +22,7 @@ class TopUpForm(forms.Form):
         },
     )
     next = forms.CharField(required=False, widget=forms.HiddenInput)
+    save_card = forms.BooleanField(required=False, label="Save this card for automatic top-ups")
 
     def __init__(self, *args, min_cents, max_cents, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,3 +67,30 @@ class AdjustBalanceForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=200)
+
+
+class AutoTopUpForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Top up automatically")
+    threshold = forms.IntegerField(
+        label="When my balance falls below (credits)", min_value=1, max_value=10_000_000, required=False
+    )
+    pack = forms.IntegerField(label="Buy this pack", required=False)
+    monthly_limit = forms.DecimalField(
+        label="At most this much a month (USD)", min_value=Decimal("0.50"), max_digits=9, decimal_places=2,
+        required=False,
+    )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        if data.get("enabled"):
+            for name in ("threshold", "pack", "monthly_limit"):
+                if data.get(name) is None and name not in self.errors:
+                    self.add_error(name, "Needed to turn automatic top-up on.")
+        return data
+
+
+class LowBalanceAlertForm(forms.Form):
+    threshold = forms.IntegerField(
+        label="E-mail me when my balance falls below (credits)", min_value=1, max_value=10_000_000,
+        required=False, help_text="Leave empty for no e-mail.",
+    )  # fmt: skip

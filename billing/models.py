@@ -28,6 +28,27 @@ class Account(models.Model):
     stripe_customer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Automatic top-up: when a charge leaves the balance below the threshold, buy the pack with the
+    # saved card. "Armed" means the balance has been at or above the threshold since the last one:
+    # the charge that takes it below disarms it with a compare-and-swap, so one crossing buys once.
+    auto_topup_enabled = models.BooleanField(default=False)
+    auto_topup_threshold = models.PositiveIntegerField(default=0)
+    auto_topup_pack = models.ForeignKey(
+        "catalog.CreditPack", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    auto_topup_monthly_limit_cents = models.PositiveIntegerField(
+        "automatic top-ups per calendar month (cents, UTC)", default=0
+    )
+    auto_topup_armed = models.BooleanField(default=True)
+    auto_topup_last_at = models.DateTimeField(null=True, blank=True)
+    # Why it was turned off (a declined card, the month's ceiling reached), shown on the billing page.
+    auto_topup_stopped_reason = models.CharField(max_length=255, blank=True)
+    # The card saved at a top-up checkout ("save this card for automatic top-ups"), on our Customer.
+    stripe_payment_method_id = models.CharField(max_length=255, blank=True)
+    # Low-balance e-mail: one per crossing below `low_balance_alert_at`, re-armed once back above it.
+    low_balance_alert_at = models.PositiveIntegerField(null=True, blank=True)
+    low_balance_armed = models.BooleanField(default=True)
+
     def __str__(self):
         return f"{self.user} ({self.balance} credits)"
 
@@ -197,6 +218,10 @@ class TopUp(models.Model):
     next_url = models.CharField(max_length=2000, blank=True)
     # Sandbox only: the simulated Stripe side's record that "Pay" was pressed.
     sandbox_paid = models.BooleanField(default=False)
+    # Bought by automatic top-up: an off-session PaymentIntent on the saved card, no Checkout.
+    automatic = models.BooleanField(default=False)
+    # The user asked at checkout to keep this card for automatic top-ups.
+    save_card = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -381,3 +406,46 @@ class SubscriptionInvoice(models.Model):
     @property
     def amount_display(self):
         return usd_cents(self.amount_cents)
+
+
+# --- Spend per API key ----------------------------------------------------------------------------
+
+
+class KeySpend(models.Model):
+    """Credits spent through one API key in one calendar month (UTC), against its monthly cap.
+
+    Moved only by a conditional upsert in the charge's transaction (services.key_spend_take), so
+    concurrent creates can never take it past the cap; a refund gives its share back.
+    """
+
+    api_key = models.ForeignKey("artio.ApiKey", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The first day of the calendar month (UTC).")
+    credits = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "month"], name="key_spend_once_per_month"),
+            models.CheckConstraint(condition=Q(credits__gte=0), name="key_spend_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"key {self.api_key_id} {self.month:%Y-%m}: {self.credits}"
+
+
+class KeyCharge(models.Model):
+    """Which key (and month) paid for a generation, so its refund gives the spend back once."""
+
+    reference = models.CharField(max_length=255, unique=True, help_text="The generation's public id.")
+    spend = models.ForeignKey(KeySpend, on_delete=models.CASCADE, related_name="charges")
+    credits = models.PositiveIntegerField()
+    returned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(returned__lte=models.F("credits")), name="key_charge_return_within_credits"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.reference}: {self.credits} ({self.returned} returned)"

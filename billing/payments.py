@@ -18,6 +18,8 @@ import logging
 import secrets
 from decimal import ROUND_FLOOR, Decimal
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -42,6 +44,7 @@ from .services import (
     account_freeze,
     account_unfreeze,
     ledger_post,
+    thresholds_rearm,
 )
 
 logger = logging.getLogger("billing")
@@ -75,8 +78,11 @@ def _topup_move(topup, *, from_, to, **fields):
     return bool(moved)
 
 
-def topup_create(*, user, pack_id=None, amount_cents=None, next_url=""):
-    """Create the TopUp row (status created) for a credit pack or a custom amount at the base rate."""
+def topup_create(*, user, pack_id=None, amount_cents=None, next_url="", save_card=False):
+    """Create the TopUp row (status created) for a credit pack or a custom amount at the base rate.
+
+    `save_card`: Checkout keeps the card on the account's Stripe Customer for automatic top-ups.
+    """
     account = account_for_user(user=user)
     if account.frozen:
         raise AccountFrozen(reason=account.frozen_reason)
@@ -108,14 +114,18 @@ def topup_create(*, user, pack_id=None, amount_cents=None, next_url=""):
         credits=credits,
         usd_per_credit=rate,
         next_url=next_url or "",
+        save_card=bool(save_card),
     )
 
 
 def topup_checkout_start(*, topup, email, success_url, cancel_url):
     """Open the Checkout Session for a new top-up and return the URL to send the user to."""
     try:
+        customer_id = None
+        if topup.save_card:
+            customer_id = subscriptions.customer_ensure(account=topup.account, email=email)
         session = stripe_gateway.checkout_session_create(
-            topup=topup, email=email, success_url=success_url, cancel_url=cancel_url
+            topup=topup, email=email, success_url=success_url, cancel_url=cancel_url, customer_id=customer_id
         )
     except stripe_gateway.GatewayError as exc:
         _topup_move(
@@ -196,6 +206,7 @@ def topup_fulfil(*, session):
     Account.objects.filter(pk=topup.account_id, plan=Plan.FREE).update(plan=Plan.STANDARD)
     # A refund or dispute may have arrived before this (Stripe does not order events).
     _topup_clawback_settle(topup=topup)
+    thresholds_rearm(account_id=topup.account_id)
     return topup
 
 
@@ -387,6 +398,145 @@ def topup_dispute_close(*, dispute):
     return topup
 
 
+# --- Automatic top-ups: off-session charges on the saved card ------------------------------------
+
+
+def auto_topup_create(*, account, pack):
+    """Create the pending TopUp an automatic top-up charges for (the account row locked by the caller)."""
+    return TopUp.objects.create(
+        public_id=_public_id(),
+        account=account,
+        pack=pack,
+        description=f"Automatic top-up: {pack.name}",
+        amount_cents=pack.price_cents,
+        currency="usd",
+        credits=pack.credits,
+        usd_per_credit=(Decimal(pack.price_cents) / 100 / pack.credits).quantize(Decimal("0.00000001")),
+        status=TopUpStatus.PENDING,
+        automatic=True,
+    )
+
+
+def auto_topup_intent_record(*, topup, payment_intent_id):
+    """Keep the PaymentIntent id of an automatic top-up (refunds and disputes find it by it)."""
+    TopUp.objects.filter(pk=topup.pk, stripe_payment_intent_id="").update(
+        stripe_payment_intent_id=payment_intent_id
+    )
+
+
+def _topup_for_intent_locked(*, intent):
+    """Return the row-locked TopUp a PaymentIntent is for (by its id, then our metadata), or None."""
+    locked = TopUp.objects.select_for_update()
+    topup = locked.filter(stripe_payment_intent_id=intent["id"]).first() if intent.get("id") else None
+    if topup is None:
+        public_id = (intent.get("metadata") or {}).get("topup_public_id")
+        topup = locked.filter(public_id=public_id).first() if public_id else None
+    return topup
+
+
+@transaction.atomic
+def topup_intent_succeeded(*, intent):
+    """payment_intent.succeeded: credit an automatic top-up exactly once; keep a card saved at checkout.
+
+    A checkout top-up is credited by checkout.session.completed, never here.
+    """
+    topup = _topup_for_intent_locked(intent=intent)
+    if topup is None:
+        return None
+    if not topup.automatic:
+        if topup.save_card and intent.get("payment_method"):
+            card_save(account_id=topup.account_id, intent=intent)
+        return topup
+    if topup.status == TopUpStatus.PAID:
+        return topup
+    amount, currency = intent.get("amount_received"), str(intent.get("currency") or "").lower()
+    if amount != topup.amount_cents or currency != topup.currency:
+        topup.problem = (
+            f"Stripe reported {amount} {currency or '?'}; expected {topup.amount_cents} {topup.currency}. "
+            "Not credited."
+        )[:255]
+        topup.save(update_fields=["problem"])
+        logger.error("automatic top-up %s amount mismatch: %s", topup.public_id, topup.problem)
+        return topup
+    if not _topup_move(
+        topup, from_=_UNPAID, to=TopUpStatus.PAID, paid_at=timezone.now(),
+        stripe_payment_intent_id=intent["id"], problem="",
+    ):  # fmt: skip
+        return topup
+    ledger_post(
+        account_id=topup.account_id,
+        amount=topup.credits,
+        kind=LedgerKind.TOPUP,
+        reference=f"topup:{topup.pk}",
+        description=f"Automatic top-up {topup.amount_display}",
+        topup_id=topup.pk,
+    )
+    _topup_clawback_settle(topup=topup)
+    thresholds_rearm(account_id=topup.account_id)
+    return topup
+
+
+def card_save(*, account_id, intent):
+    """Keep the card a checkout saved, if it is on the account's own Stripe Customer."""
+    return bool(
+        Account.objects.filter(pk=account_id, stripe_customer_id=intent.get("customer")).update(
+            stripe_payment_method_id=intent["payment_method"]
+        )
+    )
+
+
+def topup_intent_failed(*, intent):
+    """payment_intent.payment_failed: an automatic top-up was declined (once: turns it off, tells)."""
+    topup = TopUp.objects.filter(
+        public_id=(intent.get("metadata") or {}).get("topup_public_id") or ""
+    ).first()
+    if topup is None or not topup.automatic:
+        return None
+    error = intent.get("last_payment_error") or {}
+    return auto_topup_decline(
+        topup=topup,
+        code=error.get("code") or "card_declined",
+        message=error.get("message") or "The card was declined.",
+        payment_intent_id=intent.get("id") or "",
+    )
+
+
+@transaction.atomic
+def auto_topup_decline(*, topup, code, message, payment_intent_id=""):
+    """Fail a declined automatic top-up, turn automatic top-up off and e-mail the user, once."""
+    if not _topup_move(
+        topup, from_=_OPEN, to=TopUpStatus.FAILED,
+        stripe_payment_intent_id=payment_intent_id or topup.stripe_payment_intent_id,
+        problem=f"Declined ({code}): {message}"[:255],
+    ):  # fmt: skip
+        return topup
+    if code == "authentication_required":
+        reason = "Your bank asked to confirm the payment in person, so automatic top-up is off."
+    else:
+        reason = f"Your card was declined ({code.replace('_', ' ')}), so automatic top-up is off."
+    Account.objects.filter(pk=topup.account_id).update(
+        auto_topup_enabled=False, auto_topup_stopped_reason=reason[:255]
+    )
+    email = Account.objects.filter(pk=topup.account_id).values_list("user__email", flat=True).first()
+    logger.warning("automatic top-up %s declined (%s): turned off", topup.public_id, code)
+    # After commit, and robust: a mail server that fails must not undo (or re-run) the decline.
+    transaction.on_commit(lambda: _decline_mail(email=email, topup=topup, reason=reason), robust=True)
+    return topup
+
+
+def _decline_mail(*, email, topup, reason):
+    send_mail(
+        subject="Your automatic top-up was declined",
+        message=(
+            f"We tried to buy {topup.credits:,} credits ({topup.amount_display}) with your saved card. "
+            f"{reason}\n\nNothing was charged. Top up or turn automatic top-up back on from the billing "
+            f"page: {settings.ARTIO_PUBLIC_URL}/billing/\n"
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
+
+
 # --- Stripe's events -------------------------------------------------------------------------
 
 
@@ -423,6 +573,8 @@ _EVENT_HANDLERS = {
     "charge.refunded": _refund_record,
     "charge.dispute.created": lambda obj, event: _dispute_record(obj, event, closed=False),
     "charge.dispute.closed": lambda obj, event: _dispute_record(obj, event, closed=True),
+    "payment_intent.succeeded": lambda obj, event: topup_intent_succeeded(intent=obj),
+    "payment_intent.payment_failed": lambda obj, event: topup_intent_failed(intent=obj),
     "invoice.paid": lambda obj, event: subscriptions.invoice_paid(invoice=obj, event=event),
     "invoice.payment_failed": lambda obj, event: subscriptions.invoice_payment_failed(
         invoice=obj, event=event
@@ -465,8 +617,11 @@ def stripe_event_process(*, event):
 # --- Sandbox checkout (settings.STRIPE_SANDBOX only) ----------------------------------------------
 
 
-def sandbox_checkout_pay(*, topup):
+def sandbox_checkout_pay(*, topup, card=stripe_gateway.SANDBOX_CARD_OK):
     """Play Stripe's part of a successful payment: record it, then deliver the signed event.
+
+    With `topup.save_card`, Stripe's payment_intent.succeeded then names the card (`card`, a
+    sandbox payment method: SANDBOX_CARD_DECLINES saves but declines every later charge).
 
     The record is committed before the HTTP delivery, so the webhook (another request, maybe another
     process) sees it and nothing here holds a lock while waiting. Return the webhook's status or None.
@@ -480,6 +635,11 @@ def sandbox_checkout_pay(*, topup):
     status = stripe_gateway.sandbox_event_send(topup=topup, event_type="checkout.session.completed")
     if status != 200:
         logger.warning("sandbox webhook delivery for %s answered %s", topup.public_id, status)
+    if topup.save_card:
+        intent = stripe_gateway.sandbox_intent(
+            topup=topup, payment_method_id=card, customer_id=topup.account.stripe_customer_id, succeeded=True
+        )
+        stripe_gateway.sandbox_event_post(event_type="payment_intent.succeeded", obj=intent)
     return status
 
 

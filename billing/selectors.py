@@ -3,13 +3,16 @@
 from decimal import Decimal
 
 from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
+from artio.models import ApiKey
 from catalog.models import CatalogSettings, CreditPack
 from catalog.money import usd_cents
 
 from .models import (
     Account,
+    KeySpend,
     LedgerEntry,
     Subscription,
     SubscriptionInvoice,
@@ -17,6 +20,7 @@ from .models import (
     SubscriptionStatus,
     TopUp,
 )
+from .services import month_start
 
 
 def account_get(*, user):
@@ -81,6 +85,23 @@ def account_nav_for_user(*, user_id):
         .values_list("balance", "past_due_plan")
         .first()
     )
+
+
+def key_spent_this_month(*, api_key_id):
+    """Return the credits spent through the API key this calendar month (UTC)."""
+    return (
+        KeySpend.objects.filter(api_key_id=api_key_id, month=month_start())
+        .values_list("credits", flat=True)
+        .first()
+        or 0
+    )
+
+
+def key_spends_for_user(*, user):
+    """Return the user's active API keys, each with `spent` this calendar month (UTC)."""
+    spent = KeySpend.objects.filter(api_key=OuterRef("pk"), month=month_start()).values("credits")[:1]
+    keys = ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at", "-id")
+    return list(keys.annotate(spent=Coalesce(Subquery(spent), 0)))
 
 
 def credit_packs_for_sale():

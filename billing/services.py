@@ -5,12 +5,15 @@ Errors are ArtioError (artio/errors.py), so pages and the partner API show them 
 
 import logging
 import uuid
+from datetime import UTC
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from artio.errors import ArtioError
 
-from .models import Account, BillingSettings, FrozenCause, LedgerEntry, LedgerKind
+from .models import Account, BillingSettings, FrozenCause, KeyCharge, KeySpend, LedgerEntry, LedgerKind
 
 logger = logging.getLogger("billing")
 
@@ -36,6 +39,17 @@ class AccountFrozen(BillingError):
     def __init__(self, *, reason=""):
         self.reason = reason
         super().__init__("This account is frozen" + (f": {reason}" if reason else "") + ".")
+
+
+class SpendCapReached(BillingError):
+    code, http_status = "spend_cap_reached", 402
+
+    def __init__(self, *, cap, spent, required):
+        self.cap, self.spent, self.required = cap, spent, required
+        super().__init__(
+            f"This costs {required} credits; this API key has spent {spent} of its {cap} this month (UTC).",
+            details={"cap": cap, "spent": spent, "required": required},
+        )
 
 
 def account_for_user(*, user):
@@ -106,14 +120,20 @@ def ledger_post(
         )
 
 
-def ledger_post_once(*, account_id, kind, reference, **kwargs):
-    """Post a row that must exist at most once per (kind, reference); a repeat returns the first."""
+def ledger_post_once(*, account_id, kind, reference, before_post=None, **kwargs):
+    """Post a row that must exist at most once per (kind, reference); a repeat returns the first.
+
+    `before_post()` runs in the same savepoint just before the post, so it is undone if the post
+    loses the race; before, so any row it locks is locked before the account, as charges do.
+    """
     existing = LedgerEntry.objects.filter(kind=kind, reference=str(reference)).first()
     if existing:
         return existing
     try:
         # A savepoint: losing the race below must undo our balance change, not the caller's work.
         with transaction.atomic():
+            if before_post is not None:
+                before_post()
             return ledger_post(account_id=account_id, kind=kind, reference=reference, **kwargs)
     except IntegrityError:
         # A concurrent post of the same reference won the race; it is the one that counts.
@@ -167,7 +187,94 @@ def credits_refund(*, account_id, amount, reference, description=""):
         kind=LedgerKind.GENERATION_REFUND,
         reference=reference,
         description=description,
+        before_post=lambda: key_spend_give_back(reference=reference, amount=amount),
     )
+
+
+def thresholds_rearm(*, account_id, now=None):
+    """Re-arm the automatic top-up and the low-balance alert once the balance is back at or above
+    their thresholds (the automatic top-up also in a new calendar month); return what re-armed."""
+    accounts = Account.objects.filter(pk=account_id)
+    topup = accounts.filter(auto_topup_armed=False, auto_topup_enabled=True).filter(
+        Q(balance__gte=F("auto_topup_threshold")) | Q(auto_topup_last_at__lt=month_first_moment(now))
+    )
+    alert = accounts.filter(low_balance_armed=False, balance__gte=F("low_balance_alert_at"))
+    return bool(topup.update(auto_topup_armed=True)), bool(alert.update(low_balance_armed=True))
+
+
+# --- Spend per API key ------------------------------------------------------------------------------
+
+
+def month_start(now=None):
+    """Return the first day of the current calendar month in UTC: the spend caps' month."""
+    now = now or timezone.now()
+    return now.astimezone(UTC).date().replace(day=1)
+
+
+def month_first_moment(now=None):
+    """Return midnight UTC of the first day of the current calendar month."""
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _key_spend_add(*, api_key_id, month, amount, cap):
+    """Add `amount` to the key's spend of `month` in one upsert; return the new total, or None when
+    the cap would be passed. The conflicting row is locked until commit, so concurrent creates wait
+    for each other and each sees the total the one before it committed."""
+    connection = connections[router.db_for_write(KeySpend)]
+    table = connection.ops.quote_name(KeySpend._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (api_key_id, month, credits) VALUES (%s, %s, %s) "  # noqa: S608 (names only)
+        f"ON CONFLICT (api_key_id, month) DO UPDATE SET credits = {table}.credits + excluded.credits"
+    )
+    params = [api_key_id, month, amount]
+    if cap is not None:
+        sql += f" WHERE {table}.credits + excluded.credits <= %s"
+        params.append(cap)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING id, credits", params)
+        return cursor.fetchone()
+
+
+def key_spend_take(*, api_key, amount, reference, now=None):
+    """Count `amount` credits against `api_key`'s spend this month, or raise SpendCapReached.
+
+    Call inside the charge's transaction, right before the charge: if the charge is refused, the
+    count rolls back with it; if the cap refuses, nothing is charged. The cap is the key's as read
+    when the request was authenticated.
+    """
+    month, cap = month_start(now), api_key.monthly_credit_cap
+    row = (
+        None
+        if cap is not None and amount > cap
+        else _key_spend_add(api_key_id=api_key.pk, month=month, amount=amount, cap=cap)
+    )
+    if row is None:
+        spent = KeySpend.objects.filter(api_key_id=api_key.pk, month=month).values_list("credits", flat=True)
+        raise SpendCapReached(cap=cap, spent=next(iter(spent), 0), required=amount)
+    KeyCharge.objects.create(reference=str(reference), spend_id=row[0], credits=amount)
+    return row[1]
+
+
+def key_spend_give_back(*, reference, amount):
+    """Return a refunded generation's credits to the spend of the key and month that paid for it.
+
+    Called once per refund row (a partial refund's reference is `<generation>:partial`); a
+    generation not created with an API key has nothing to give back.
+    """
+    generation_reference = str(reference).removesuffix(":partial")
+    charge = KeyCharge.objects.filter(reference=generation_reference).first()
+    if charge is None:
+        return 0
+    amount = min(amount, charge.credits - charge.returned)
+    if amount <= 0:
+        return 0
+    moved = KeyCharge.objects.filter(pk=charge.pk, returned__lte=charge.credits - amount).update(
+        returned=F("returned") + amount
+    )
+    if moved:
+        KeySpend.objects.filter(pk=charge.spend_id).update(credits=F("credits") - amount)
+    return amount if moved else 0
 
 
 def signup_bonus_grant(*, user):

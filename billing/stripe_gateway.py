@@ -31,6 +31,20 @@ class GatewayError(Exception):
     """Stripe could not be reached or refused the request; nothing was bought."""
 
 
+class CardDeclined(Exception):
+    """Stripe refused an off-session charge on the saved card (`code`: card_declined,
+    authentication_required, insufficient_funds…); nothing was charged."""
+
+    def __init__(self, message, *, code, payment_intent_id=""):
+        super().__init__(message)
+        self.code, self.payment_intent_id = code, payment_intent_id
+
+
+# Stripe's test card that saves fine but declines every later charge, as the sandbox plays it.
+SANDBOX_CARD_DECLINES = "pm_sandbox_card_0341"
+SANDBOX_CARD_OK = "pm_sandbox_card_4242"
+
+
 class InvalidEvent(Exception):
     """A webhook body that is not a correctly signed, fresh Stripe event."""
 
@@ -54,10 +68,11 @@ def _client():
     )
 
 
-def checkout_session_create(*, topup, email, success_url, cancel_url):
+def checkout_session_create(*, topup, email, success_url, cancel_url, customer_id=None):
     """Create the Checkout Session for `topup`; return {"id", "url"}.
 
-    `success_url` must carry the literal `{CHECKOUT_SESSION_ID}`, which Stripe fills in.
+    `success_url` must carry the literal `{CHECKOUT_SESSION_ID}`, which Stripe fills in. With
+    `topup.save_card`, the card is saved on `customer_id` for later off-session charges.
     """
     if is_sandbox():
         session_id = SANDBOX_SESSION_PREFIX + topup.public_id
@@ -69,12 +84,17 @@ def checkout_session_create(*, topup, email, success_url, cancel_url):
         "user_id": str(topup.account.user_id),
         "credits": str(topup.credits),
     }
+    payer = {"customer_email": email}
+    intent_data = {"metadata": metadata}
+    if topup.save_card and customer_id:
+        payer = {"customer": customer_id}
+        intent_data["setup_future_usage"] = "off_session"
     try:
         session = _client().v1.checkout.sessions.create(
             params={
                 "mode": "payment",
                 "client_reference_id": str(topup.account.user_id),
-                "customer_email": email,
+                **payer,
                 "payment_method_types": ["card"],
                 "line_items": [
                     {
@@ -87,7 +107,7 @@ def checkout_session_create(*, topup, email, success_url, cancel_url):
                     }
                 ],
                 "metadata": metadata,
-                "payment_intent_data": {"metadata": metadata},
+                "payment_intent_data": intent_data,
                 "success_url": success_url,
                 "cancel_url": cancel_url,
             },
@@ -129,6 +149,52 @@ def payment_intent_metadata(*, payment_intent_id):
         # Stripe unreachable: the caller must not conclude "not ours" and drop a refund or dispute.
         raise GatewayError(str(exc)) from exc
     return intent.get("metadata") or {}
+
+
+def payment_intent_off_session(*, topup, customer_id, payment_method_id):
+    """Charge the saved card for an automatic `topup`, the customer away; return the PaymentIntent.
+
+    The idempotency key is the top-up's: a retried task cannot charge twice. Raise CardDeclined when
+    the bank refuses (or wants the customer present), GatewayError when Stripe cannot be reached.
+    """
+    metadata = {
+        "topup_id": str(topup.pk),
+        "topup_public_id": topup.public_id,
+        "automatic": "1",
+        "credits": str(topup.credits),
+    }
+    if is_sandbox():
+        intent = sandbox_intent(topup=topup, payment_method_id=payment_method_id, customer_id=customer_id)
+        if payment_method_id == SANDBOX_CARD_DECLINES:
+            sandbox_event_post(event_type="payment_intent.payment_failed", obj=intent)
+            raise CardDeclined(
+                "Your card was declined.", code="card_declined", payment_intent_id=intent["id"]
+            )
+        sandbox_event_post(event_type="payment_intent.succeeded", obj=intent)
+        return intent
+    try:
+        intent = _client().v1.payment_intents.create(
+            params={
+                "amount": topup.amount_cents,
+                "currency": topup.currency,
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "off_session": True,
+                "confirm": True,
+                "description": f"{topup.credits:,} Artio credits (automatic top-up)",
+                "metadata": metadata,
+            },
+            options={"idempotency_key": f"autotopup-{topup.public_id}"},
+        )
+    except stripe.CardError as exc:
+        error = exc.error.to_dict() if exc.error is not None else {}
+        intent_id = (error.get("payment_intent") or {}).get("id", "")
+        raise CardDeclined(
+            exc.user_message or str(exc), code=exc.code or "card_declined", payment_intent_id=intent_id
+        ) from exc
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+    return intent.to_dict()
 
 
 def customer_create(*, account, email):
@@ -241,6 +307,30 @@ def sandbox_session(*, topup):
         "client_reference_id": str(topup.account.user_id),
         "metadata": {"topup_id": str(topup.pk), "topup_public_id": topup.public_id},
         "payment_intent": SANDBOX_INTENT_PREFIX + topup.public_id if paid else None,
+        "livemode": False,
+    }
+
+
+def sandbox_intent(*, topup, payment_method_id, customer_id, succeeded=None):
+    """Return the PaymentIntent Stripe would hold for this top-up's payment (checkout or automatic)."""
+    if succeeded is None:
+        succeeded = payment_method_id != SANDBOX_CARD_DECLINES
+    metadata = {"topup_id": str(topup.pk), "topup_public_id": topup.public_id}
+    if topup.automatic:
+        metadata["automatic"] = "1"
+    return {
+        "id": SANDBOX_INTENT_PREFIX + topup.public_id,
+        "object": "payment_intent",
+        "amount": topup.amount_cents,
+        "amount_received": topup.amount_cents if succeeded else 0,
+        "currency": topup.currency,
+        "customer": customer_id,
+        "payment_method": payment_method_id,
+        "status": "succeeded" if succeeded else "requires_payment_method",
+        "last_payment_error": None
+        if succeeded
+        else {"code": "card_declined", "message": "Your card was declined."},
+        "metadata": metadata,
         "livemode": False,
     }
 

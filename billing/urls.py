@@ -15,6 +15,10 @@ urlpatterns = [
     path("billing/subscribe/", views.subscribe, name="billing-subscribe"),
     path("billing/subscribed/", views.subscribed, name="billing-subscribed"),
     path("billing/portal/", views.portal, name="billing-portal"),
+    path("billing/auto-topup/", views.auto_topup_settings, name="billing-auto-topup"),
+    path("billing/low-balance/", views.low_balance_settings, name="billing-low-balance"),
+    path("billing/card/forget/", views.card_forget, name="billing-card-forget"),
+    path("billing/key-spend/", views.key_spend, name="billing-key-spend"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
 ]
 

@@ -2,6 +2,7 @@
 
 import csv
 import logging
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
@@ -14,10 +15,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from catalog.money import usd_cents
 from catalog.selectors import catalog_settings_get, credit_packs_active, models_for_pricing
 
-from . import payments, selectors, stripe_gateway, subscriptions
-from .forms import TopUpForm
+from . import autotopup, payments, selectors, stripe_gateway, subscriptions
+from .forms import AutoTopUpForm, LowBalanceAlertForm, TopUpForm
 from .models import BillingSettings, LedgerKind, TopUpStatus
 from .services import BillingError
 
@@ -79,6 +81,14 @@ def _billing_page(request, *, form, status=200):
         "invoices": selectors.subscription_invoices_for_account(account=account)[:12],
         "grace_days": settings.ARTIO_PAST_DUE_GRACE_DAYS,
         "generation_kinds": {LedgerKind.GENERATION_CHARGE, LedgerKind.GENERATION_REFUND},
+        "auto_topup_spent": usd_cents(
+            autotopup.auto_topup_spent_cents(account_id=account.pk) if account.pk else 0
+        ),
+        "auto_topup_limit_usd": (
+            Decimal(account.auto_topup_monthly_limit_cents).scaleb(-2)
+            if account.auto_topup_monthly_limit_cents
+            else None
+        ),
     }
     return render(request, "billing/billing.html", context, status=status)
 
@@ -103,6 +113,7 @@ def topup_start(request):
             pack_id=data.get("pack"),
             amount_cents=data.get("amount_cents"),
             next_url=_safe_next(data.get("next")),
+            save_card=data.get("save_card", False),
         )
         success_url = (
             settings.ARTIO_PUBLIC_URL + reverse("billing-success") + "?session_id={CHECKOUT_SESSION_ID}"
@@ -123,6 +134,62 @@ def topup_start(request):
     response = HttpResponseRedirect(url)
     response.status_code = 303
     return response
+
+
+@login_required
+@require_POST
+def auto_topup_settings(request):
+    form = AutoTopUpForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return redirect(reverse("billing") + "#auto-topup")
+    data = form.cleaned_data
+    try:
+        autotopup.auto_topup_configure(
+            user=request.user,
+            enabled=data["enabled"],
+            threshold=data.get("threshold") or 0,
+            pack_id=data.get("pack"),
+            monthly_limit_cents=int((data.get("monthly_limit") or 0) * 100),
+        )
+    except BillingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, "Automatic top-up is on." if data["enabled"] else "Automatic top-up is off."
+        )
+    return redirect(reverse("billing") + "#auto-topup")
+
+
+@login_required
+@require_POST
+def low_balance_settings(request):
+    form = LowBalanceAlertForm(request.POST)
+    if form.is_valid():
+        autotopup.low_balance_alert_set(user=request.user, threshold=form.cleaned_data.get("threshold"))
+        messages.success(request, "Low-balance e-mail saved.")
+    else:
+        messages.error(request, " ".join(form.errors.get("threshold", [])))
+    return redirect(reverse("billing") + "#auto-topup")
+
+
+@login_required
+@require_POST
+def card_forget(request):
+    autotopup.card_forget(user=request.user)
+    messages.success(request, "The saved card is forgotten and automatic top-up is off.")
+    return redirect(reverse("billing") + "#auto-topup")
+
+
+@login_required
+@require_GET
+def key_spend(request):
+    """Each API key's spend this calendar month (UTC) against its cap; the keys page loads it."""
+    template = "billing/key_spend.html"
+    if request.headers.get("HX-Request"):
+        template += "#spend"
+    return render(request, template, {"keys": selectors.key_spends_for_user(user=request.user)})
 
 
 @login_required
@@ -301,7 +368,8 @@ def sandbox_pay(request, public_id):
     if topup.status not in (TopUpStatus.CREATED, TopUpStatus.PENDING):
         messages.info(request, "This checkout is already closed.")
         return redirect("billing-receipt", public_id=topup.public_id)
-    status = payments.sandbox_checkout_pay(topup=topup)
+    card = stripe_gateway.SANDBOX_CARD_DECLINES if request.POST.get("card") == "0341" else None
+    status = payments.sandbox_checkout_pay(topup=topup, card=card or stripe_gateway.SANDBOX_CARD_OK)
     if status != 200:
         messages.warning(
             request, "The sandbox could not deliver the payment event to the webhook; checking directly."

@@ -243,6 +243,7 @@ class GenerationListCreateApi(APIView):
                     idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
                     account=request.account,
                     on_created=respond_and_store if store else None,
+                    api_key=request.auth,
                 )
             except ArtioError as error:
                 raise _api_error(error) from None

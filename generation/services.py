@@ -16,9 +16,10 @@ from django.utils import timezone
 from artio.errors import ArtioError
 from artio.memo import memo_get
 from artio.selectors import discount_percent_for_user
+from billing.autotopup import balance_watch
 from billing.models import LedgerKind
 from billing.selectors import account_get
-from billing.services import account_for_user, credits_charge, spend_check
+from billing.services import account_for_user, credits_charge, key_spend_take, spend_check
 from catalog import pricing
 from catalog.models import Plan
 from catalog.schemas import InputInvalid, content_filter_optional_for, image_fields, validate_input
@@ -213,6 +214,7 @@ def generation_create(
     uploads=None,
     account=None,
     on_created=None,
+    api_key=None,
 ):
     """Validate, charge and create a generation, and queue its dispatch (seen by workers on commit).
 
@@ -223,6 +225,7 @@ def generation_create(
     `account` is the user's account as the caller already read it (billing.selectors.account_get,
     maybe unsaved); it is read only when not given. `on_created(generation)` runs inside the write
     transaction, after the row exists: what it writes commits with the charge, or neither does.
+    `api_key` (the partner API's ApiKey) counts the charge against its monthly cap (SpendCapReached).
     """
     model = _model_get(slug=model_slug)
     if account is None or account.pk is None:
@@ -246,7 +249,7 @@ def generation_create(
             data=with_uploads(data=data, schema=model.input_schema, uploads=uploads, urls=urls),
             user=user,
         )
-    return _charge_and_create(
+    generation = _charge_and_create(
         user=user,
         account=account,
         model=model,
@@ -256,7 +259,11 @@ def generation_create(
         webhook_url=webhook_url,
         idempotency_key=idempotency_key,
         on_created=on_created,
+        api_key=api_key,
     )
+    # Billing's low-balance watch (automatic top-up, alert): nothing to do unless the account uses them.
+    balance_watch(account=account)
+    return generation
 
 
 def _input_check_all(*, model, data, uploads, user):
@@ -288,7 +295,7 @@ def _images_known_empty(generation):
 
 
 def _charge_and_create(
-    *, user, account, model, quote, checked, source, webhook_url, idempotency_key, on_created
+    *, user, account, model, quote, checked, source, webhook_url, idempotency_key, on_created, api_key=None
 ):
     """Create the row with its price snapshot, queue its dispatch, then charge: one transaction.
 
@@ -318,6 +325,8 @@ def _charge_and_create(
         pipeline.dispatch_enqueue_with_commit()
         if on_created is not None:
             on_created(generation)
+        if api_key is not None:
+            key_spend_take(api_key=api_key, amount=quote.credits, reference=public_id)
         credits_charge(
             account_id=account.pk,
             amount=quote.credits,

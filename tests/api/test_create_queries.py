@@ -46,14 +46,14 @@ def write_transaction(sql):
     return sql[last + 1 : -1]
 
 
-def test_api_create_without_a_key_costs_11_statements(alice_api):
+def test_api_create_without_a_key_costs_13_statements(alice_api):
     alice_api.post("/api/v1/generations", BODY, format="json")  # warms the memo and last_used_at
 
     response, sql = statements(lambda: alice_api.post("/api/v1/generations", BODY, format="json"))
 
     assert response.status_code == 202, response.json()
     assert response.json()["images"] == []
-    assert len(sql) == 11, sql
+    assert len(sql) == 13, sql
     # Before the transaction: the key, the account, the memo's version (the model, its prices, the
     # pause and the partner terms come from this process's memory), the key's rate counter.
     assert sql[:4] == [
@@ -66,12 +66,15 @@ def test_api_create_without_a_key_costs_11_statements(alice_api):
         'INSERT INTO "generation_generation"',
         'SELECT "generation_dispatchstate"',
         'INSERT INTO "django_q_ormq"',
+        # The key's spend this month (one upsert, refused past its cap), and what it paid for.
+        'INSERT INTO "billing_keyspend"',
+        'INSERT INTO "billing_keycharge"',
         'UPDATE "billing_account"',
         'INSERT INTO "billing_ledgerentry"',
     ]
 
 
-def test_api_create_with_a_key_costs_15_statements(alice_api):
+def test_api_create_with_a_key_costs_17_statements(alice_api):
     alice_api.post("/api/v1/generations", BODY, format="json", HTTP_IDEMPOTENCY_KEY="warm")
 
     response, sql = statements(
@@ -79,7 +82,7 @@ def test_api_create_with_a_key_costs_15_statements(alice_api):
     )
 
     assert response.status_code == 202, response.json()
-    assert len(sql) == 15, sql
+    assert len(sql) == 17, sql
     # The claim commits on its own; the response is stored in the charge's transaction.
     assert sql[4:7] == ["SAVEPOINT", 'INSERT INTO "artio_idempotencyrecord"', "RELEASE SAVEPOINT"]
     assert write_transaction(sql) == [
@@ -87,6 +90,8 @@ def test_api_create_with_a_key_costs_15_statements(alice_api):
         'SELECT "generation_dispatchstate"',
         'INSERT INTO "django_q_ormq"',
         'UPDATE "artio_idempotencyrecord"',
+        'INSERT INTO "billing_keyspend"',
+        'INSERT INTO "billing_keycharge"',
         'UPDATE "billing_account"',
         'INSERT INTO "billing_ledgerentry"',
     ]

@@ -140,6 +140,7 @@ class FakeStripeHTTP(stripe.HTTPClient):
         self.sessions, self.intents, self.calls, self._n = {}, {}, [], itertools.count(1)
         self.customers, self.invoice_payments = {}, {}  # invoice_payments: payment_intent -> invoice id
         self.down = False  # True: every call fails as Stripe does in an outage
+        self.intent_keys, self.declines = {}, {}  # declines: payment method -> decline code
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
         path = urllib.parse.urlsplit(url).path
@@ -192,6 +193,8 @@ class FakeStripeHTTP(stripe.HTTPClient):
             }
             self.sessions[sid] = session
             return json.dumps(session), 200, {}
+        if method == "post" and path == "/v1/payment_intents":
+            return self._intent_create(form, headers.get("Idempotency-Key"))
         if method == "get" and path.startswith("/v1/checkout/sessions/"):
             session = self.sessions.get(path.rsplit("/", 1)[1])
             if session:
@@ -205,6 +208,34 @@ class FakeStripeHTTP(stripe.HTTPClient):
 
     def close(self):
         pass
+
+    def _intent_create(self, form, key):
+        """An off-session charge: succeeds, or declines for a payment method in `self.declines`."""
+        if key in self.intent_keys:  # Stripe replays the first answer for a repeated Idempotency-Key
+            return self.intent_keys[key]
+        metadata = {k[9:-1]: v[0] for k, v in form.items() if k.startswith("metadata[")}
+        pid, pm = f"pi_auto_{next(self._n)}", form["payment_method"][0]
+        code = self.declines.get(pm)
+        intent = {
+            "id": pid, "object": "payment_intent", "amount": int(form["amount"][0]),
+            "amount_received": 0 if code else int(form["amount"][0]), "currency": form["currency"][0],
+            "customer": form["customer"][0], "payment_method": pm, "metadata": metadata,
+            "status": "requires_payment_method" if code else "succeeded",
+            "last_payment_error": {"code": code, "message": "Your card was declined."} if code else None,
+        }  # fmt: skip
+        self.intents[pid] = intent
+        if code:
+            error = {
+                "type": "card_error",
+                "code": code,
+                "message": "Your card was declined.",
+                "payment_intent": intent,
+            }
+            answer = json.dumps({"error": error}), 402, {}
+        else:
+            answer = json.dumps(intent), 200, {}
+        self.intent_keys[key] = answer
+        return answer
 
     def pay(self, session_id, payment_intent="pi_fake_1"):
         """What Stripe's side does when the customer pays."""

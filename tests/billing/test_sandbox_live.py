@@ -121,3 +121,44 @@ def test_sandbox_subscription_subscribes_renews_fails_and_cancels_through_the_re
     assert Subscription.objects.get().status == SubscriptionStatus.CANCELED
     assert LedgerEntry.objects.filter(kind=LedgerKind.SUBSCRIPTION_GRANT).count() == 3
     assert ledger_audit() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("card", ["4242", "0341"])
+def test_sandbox_auto_topup_end_to_end_through_the_real_webhook(
+    alice, client, live_public_url, monkeypatch, card
+):
+    from django.core import mail
+
+    from billing import autotopup, services, tasks
+
+    queued = []
+    monkeypatch.setattr(autotopup, "task_enqueue", lambda func, *args: queued.append(args))
+    pack = CreditPack.objects.create(name="Live", price_cents=500, credits=500, sort_order=1)
+    client.force_login(alice)
+
+    # given a sandbox checkout with "save this card" ticked, paid with the chosen test card
+    client.post("/billing/topup/", {"pack": pack.pk, "save_card": "1"})
+    topup = TopUp.objects.get()
+    assert "Save this card" in client.get(f"/billing/sandbox/checkout/{topup.public_id}/").content.decode()
+    client.post(f"/billing/sandbox/checkout/{topup.public_id}/pay/", {"card": card})
+    account = Account.objects.get(user=alice)
+    assert account.stripe_payment_method_id.endswith(card)
+    client.post(
+        "/billing/auto-topup/", {"enabled": "1", "threshold": "200", "pack": pack.pk, "monthly_limit": "10"}
+    )
+
+    # when a charge crosses the threshold and the worker runs the task
+    services.credits_charge(account_id=account.pk, amount=400, reference="gen_live")
+    autotopup.balance_watch(account=Account.objects.get(pk=account.pk))
+    tasks.auto_topup_run(*queued[0])
+
+    # then the sandbox's signed payment_intent event reached the real webhook
+    account.refresh_from_db()
+    automatic = TopUp.objects.get(automatic=True)
+    assert StripeEvent.objects.filter(type__startswith="payment_intent.").count() == 2
+    if card == "4242":
+        assert automatic.status == TopUpStatus.PAID and account.balance == 100 + 500
+    else:
+        assert automatic.status == TopUpStatus.FAILED and account.balance == 100
+        assert not account.auto_topup_enabled and len(mail.outbox) == 1

@@ -43,6 +43,7 @@ from .services import (
     account_for_user,
     account_freeze,
     account_unfreeze,
+    clawback_settle,
     ledger_post,
     thresholds_rearm,
 )
@@ -140,6 +141,20 @@ def topup_checkout_start(*, topup, email, success_url, cancel_url):
     return session["url"]
 
 
+def _amount_mismatch(topup, *, amount, currency):
+    """Record and return True when Stripe took another amount than the top-up's: nothing is credited."""
+    currency = str(currency or "").lower()
+    if amount == topup.amount_cents and currency == topup.currency:
+        return False
+    topup.problem = (
+        f"Stripe reported {amount} {currency or '?'}; expected {topup.amount_cents} {topup.currency}. "
+        "Not credited."
+    )[:255]
+    topup.save(update_fields=["problem"])
+    logger.error("top-up %s amount mismatch: %s", topup.public_id, topup.problem)
+    return True
+
+
 def _topup_locked(*, session):
     """Return the TopUp a Checkout Session is about, row-locked, or None."""
     topup = TopUp.objects.select_for_update().filter(stripe_session_id=session["id"]).first()
@@ -176,14 +191,7 @@ def topup_fulfil(*, session):
         # Delayed payment methods: the async_payment_* event decides later.
         _topup_move(topup, from_=[TopUpStatus.CREATED], to=TopUpStatus.PENDING)
         return topup
-    amount, currency = session.get("amount_total"), str(session.get("currency") or "").lower()
-    if amount != topup.amount_cents or currency != topup.currency:
-        topup.problem = (
-            f"Stripe reported {amount} {currency or '?'}; expected {topup.amount_cents} {topup.currency}. "
-            "Not credited."
-        )[:255]
-        topup.save(update_fields=["problem"])
-        logger.error("top-up %s amount mismatch: %s", topup.public_id, topup.problem)
+    if _amount_mismatch(topup, amount=session.get("amount_total"), currency=session.get("currency")):
         return topup
     paid = _topup_move(
         topup,
@@ -280,12 +288,11 @@ def _topup_for_payment_locked(*, obj, payment_intent_id, charge_id):
     return topup
 
 
-def _clawback_target(topup):
-    """Return how many of the top-up's credits should be taken back given what Stripe told us."""
-    if topup.dispute_status in (DisputeStatus.OPEN, DisputeStatus.LOST):
-        return topup.credits
-    # The rate stored on the top-up; rounded up so a refund never leaves unpaid credits behind.
-    return -(-topup.credits * topup.refunded_cents // topup.amount_cents)
+TOPUP_CLAWBACK_TEXTS = {
+    "won": "Dispute won: credits restored",
+    "disputed": "Payment disputed: credits taken back",
+    "refunded": "Refund of {amount} (total): credits taken back",
+}
 
 
 def _topup_clawback_settle(*, topup):
@@ -296,28 +303,11 @@ def _topup_clawback_settle(*, topup):
     """
     if topup.status != TopUpStatus.PAID:
         return None
-    target = _clawback_target(topup)
-    delta = target - topup.clawed_credits
-    if delta == 0:
-        return None
-    if delta < 0:
-        kind, reference = LedgerKind.DISPUTE_REVERSAL, f"dispute:{topup.dispute_id}:won"
-        description = "Dispute won: credits restored"
-    elif topup.dispute_status in (DisputeStatus.OPEN, DisputeStatus.LOST):
-        kind, reference = LedgerKind.DISPUTE_CLAWBACK, f"dispute:{topup.dispute_id}:{topup.dispute_status}"
-        description = "Payment disputed: credits taken back"
-    else:
-        kind, reference = LedgerKind.REFUND_CLAWBACK, f"refund:{topup.pk}:{topup.refunded_cents}"
-        description = f"Refund of {usd_cents(topup.refunded_cents)} (total): credits taken back"
-    topup.clawed_credits = target
-    topup.save(update_fields=["clawed_credits"])
-    # Not only_if_spendable: a clawback may take the balance below zero; that debt is honest, blocks spending.
-    return ledger_post(
-        account_id=topup.account_id,
-        amount=-delta,
-        kind=kind,
-        reference=reference,
-        description=description,
+    return clawback_settle(
+        payment=topup,
+        credits=topup.credits,
+        refund_reference=topup.pk,
+        texts=TOPUP_CLAWBACK_TEXTS,
         topup_id=topup.pk,
     )
 
@@ -449,14 +439,7 @@ def topup_intent_succeeded(*, intent):
         return topup
     if topup.status == TopUpStatus.PAID:
         return topup
-    amount, currency = intent.get("amount_received"), str(intent.get("currency") or "").lower()
-    if amount != topup.amount_cents or currency != topup.currency:
-        topup.problem = (
-            f"Stripe reported {amount} {currency or '?'}; expected {topup.amount_cents} {topup.currency}. "
-            "Not credited."
-        )[:255]
-        topup.save(update_fields=["problem"])
-        logger.error("automatic top-up %s amount mismatch: %s", topup.public_id, topup.problem)
+    if _amount_mismatch(topup, amount=intent.get("amount_received"), currency=intent.get("currency")):
         return topup
     if not _topup_move(
         topup, from_=_UNPAID, to=TopUpStatus.PAID, paid_at=timezone.now(),

@@ -12,8 +12,18 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from artio.errors import ArtioError
+from catalog.money import usd_cents
 
-from .models import Account, BillingSettings, FrozenCause, KeyCharge, KeySpend, LedgerEntry, LedgerKind
+from .models import (
+    Account,
+    BillingSettings,
+    DisputeStatus,
+    FrozenCause,
+    KeyCharge,
+    KeySpend,
+    LedgerEntry,
+    LedgerKind,
+)
 
 logger = logging.getLogger("billing")
 
@@ -200,6 +210,55 @@ def thresholds_rearm(*, account_id, now=None):
     )
     alert = accounts.filter(low_balance_armed=False, balance__gte=F("low_balance_alert_at"))
     return bool(topup.update(auto_topup_armed=True)), bool(alert.update(low_balance_armed=True))
+
+
+# --- Clawbacks of paid money (top-ups and subscription invoices) -----------------------------------
+
+
+def clawback_settle(*, payment, credits, refund_reference, texts, **ledger_fields):
+    """Bring the credits taken back from one paid `payment` (a TopUp or a SubscriptionInvoice, row-locked
+    by the caller) to what Stripe told us implies: all `credits` while a dispute is open or lost,
+    else the refunded share rounded up; a won dispute gives them back. One ledger row per change.
+
+    `payment` carries `clawed_credits`, `refunded_cents`, `amount_cents`, `dispute_id` and
+    `dispute_status`; `refund_reference` names it in the refund row's reference. `texts` are the
+    three descriptions (won, disputed, refunded with an `{amount}`). Return the ledger row, or None
+    when nothing moves.
+    """
+    if payment.dispute_status in (DisputeStatus.OPEN, DisputeStatus.LOST):
+        target = credits
+    elif payment.amount_cents:
+        # Rounded up, so a refund never leaves unpaid credits behind.
+        target = -(-credits * payment.refunded_cents // payment.amount_cents)
+    else:
+        target = 0
+    delta = target - payment.clawed_credits
+    if delta == 0:
+        return None
+    if delta < 0:
+        kind, reference = LedgerKind.DISPUTE_REVERSAL, f"dispute:{payment.dispute_id}:won"
+        description = texts["won"]
+    elif payment.dispute_status in (DisputeStatus.OPEN, DisputeStatus.LOST):
+        kind, reference = (
+            LedgerKind.DISPUTE_CLAWBACK,
+            f"dispute:{payment.dispute_id}:{payment.dispute_status}",
+        )
+        description = texts["disputed"]
+    else:
+        kind = LedgerKind.REFUND_CLAWBACK
+        reference = f"refund:{refund_reference}:{payment.refunded_cents}"
+        description = texts["refunded"].format(amount=usd_cents(payment.refunded_cents))
+    payment.clawed_credits = target
+    payment.save(update_fields=["clawed_credits"])
+    # Not only_if_spendable: a clawback may take the balance below zero; that debt is honest, blocks spending.
+    return ledger_post(
+        account_id=payment.account_id,
+        amount=-delta,
+        kind=kind,
+        reference=reference,
+        description=description,
+        **ledger_fields,
+    )
 
 
 # --- Spend per API key ------------------------------------------------------------------------------

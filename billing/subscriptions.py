@@ -46,7 +46,7 @@ from .services import (
     account_for_user,
     account_freeze,
     account_unfreeze,
-    ledger_post,
+    clawback_settle,
     ledger_post_once,
 )
 
@@ -528,30 +528,19 @@ def _invoice_for_payment_locked(*, payment_intent_id, charge_id):
     return row
 
 
+INVOICE_CLAWBACK_TEXTS = {
+    "won": "Dispute won: plan credits restored",
+    "disputed": "Plan payment disputed: its credits taken back",
+    "refunded": "Plan payment refunded ({amount} in total): credits taken back",
+}
+
+
 def _invoice_clawback_settle(*, row):
     """Bring the credits taken back from a paid invoice to what its refunds and dispute imply."""
     if row.status != InvoiceStatus.PAID or not row.credits:
         return None
-    if row.dispute_status in (DisputeStatus.OPEN, DisputeStatus.LOST):
-        target = row.credits
-    else:
-        target = -(-row.credits * row.refunded_cents // row.amount_cents) if row.amount_cents else 0
-    delta = target - row.clawed_credits
-    if delta == 0:
-        return None
-    if delta < 0:
-        kind, reference = LedgerKind.DISPUTE_REVERSAL, f"dispute:{row.dispute_id}:won"
-        description = "Dispute won: plan credits restored"
-    elif row.dispute_status in (DisputeStatus.OPEN, DisputeStatus.LOST):
-        kind, reference = LedgerKind.DISPUTE_CLAWBACK, f"dispute:{row.dispute_id}:{row.dispute_status}"
-        description = "Plan payment disputed: its credits taken back"
-    else:
-        kind, reference = LedgerKind.REFUND_CLAWBACK, f"refund:{row.stripe_invoice_id}:{row.refunded_cents}"
-        description = f"Plan payment refunded ({usd_cents(row.refunded_cents)} in total): credits taken back"
-    row.clawed_credits = target
-    row.save(update_fields=["clawed_credits"])
-    return ledger_post(
-        account_id=row.account_id, amount=-delta, kind=kind, reference=reference, description=description
+    return clawback_settle(
+        payment=row, credits=row.credits, refund_reference=row.stripe_invoice_id, texts=INVOICE_CLAWBACK_TEXTS
     )
 
 

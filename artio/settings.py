@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "catalog",
     "billing",
     "generation",
+    "ops",
 ]
 
 MIDDLEWARE = [

@@ -65,6 +65,14 @@ class Generation(models.Model):
 
     kie_task_id = models.CharField("KIE task id", max_length=100, blank=True, db_index=True)
     kie_record = models.JSONField("raw KIE record", null=True, blank=True)
+    # What KIE billed for the task (creditsConsumed: fractional, 0 on failure) and its cost in USD at the
+    # rate in force when read: wholesale beside retail, per job, for ops' reconciliation. Null: not reported.
+    kie_credits_billed = models.DecimalField(
+        "KIE credits billed", max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    kie_cost_usd = models.DecimalField(
+        "KIE cost (USD)", max_digits=12, decimal_places=6, null=True, blank=True
+    )
     callback_token = models.CharField(max_length=64, unique=True, default=callback_token_new, editable=False)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.TextField(blank=True)

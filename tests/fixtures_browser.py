@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,33 @@ def phone_page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+# Every page state a browser test shows is kept as a CI artefact (var/screenshots/, or
+# ARTIO_SCREENSHOTS) and checked by axe-core: people judge the pages from these files.
+SCREENSHOTS = Path(
+    os.environ.get("ARTIO_SCREENSHOTS") or Path(__file__).resolve().parent.parent / "var/screenshots"
+)
+SERIOUS = {"serious", "critical"}
+
+
+def look(page, name, *, axe=True):
+    """Save a full-page screenshot named after the viewport, and fail on a serious axe violation."""
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    if axe:
+        problems = axe_violations(page)
+        assert not problems, f"axe-core on {name} at {width}px:\n" + "\n".join(problems)
+
+
+def axe_violations(page):
+    # Evaluated through the DevTools protocol, which the page's strict CSP does not govern.
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"- {v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:5]}"
+        for v in results.response["violations"]
+        if v.get("impact") in SERIOUS
+    ]

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from generation import services
+from tests.fixtures_browser import look
 from generation.models import Generation, Status
 
 from .conftest import read
@@ -38,7 +39,7 @@ def test_generate_in_a_browser_from_price_to_images(
     button.filter(has_text="12 credits").wait_for()
     tab.locator("#id_prompt").fill("a paper boat on a lake")
     assert "22 / 5000 characters" in tab.locator("[data-count-for=id_prompt]").inner_text()
-    tab.screenshot(path=str(tmp_path / f"generate-{viewport}.png"), full_page=True)
+    look(tab, "generate")
     # Ctrl+Enter submits from the prompt
     tab.locator("#id_prompt").press("Control+Enter")
     tab.wait_for_url("**/generations/gen_*/")
@@ -48,7 +49,7 @@ def test_generate_in_a_browser_from_price_to_images(
     tab.wait_for_selector("text=3 images ready", timeout=20_000)
     assert tab.locator(".gen-images img").count() == 3
     assert tab.locator("[role=status][aria-live=polite]").count() >= 1
-    tab.screenshot(path=str(tmp_path / f"detail-{viewport}.png"), full_page=True)
+    look(tab, "detail")
     assert read(lambda: Generation.objects.get(pk=generation.pk).status) == Status.SUCCEEDED
     print(tmp_path)
 

@@ -1,0 +1,3 @@
+"""Reconciliation mismatches, alerts and their settings."""
+
+from django.db import models  # noqa: F401

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from generation import services
-from tests.fixtures_browser import look
 from generation.models import Generation, Status
+from tests.fixtures_browser import look
 
 from .conftest import read
 

@@ -67,6 +67,10 @@ class AIModel(models.Model):
         ),
     )
 
+    # One example of what the model draws, shown in the model picker and on the landing page. Made at
+    # seed time through the KIE sandbox (manage.py seed_examples), or uploaded by staff.
+    sample_image = models.ImageField(upload_to="samples/", max_length=200, blank=True)
+
     class Meta:
         ordering = ["sort_order", "slug"]
         verbose_name = "model"

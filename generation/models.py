@@ -284,3 +284,48 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.generation_public_id} #{self.attempt}"
+
+
+class KieTaskSource(models.TextChoices):
+    CREATE = "create", "createTask answer"
+    ADOPT = "adopt", "adopted from a callback"
+    CALLBACK = "callback", "callback"
+    RECORD = "record", "recordInfo"
+
+
+class KieTask(models.Model):
+    """Every KIE task id we were given or saw, and what KIE billed for it.
+
+    A generation normally has exactly one; a second is a duplicate send KIE may bill twice, and a
+    task with no generation is one we pay for and sell nothing (ops' reconciliation lists both).
+    Fed by createTask answers, callbacks (for unknown tasks too, once recordInfo confirms them)
+    and recordInfo reads.
+    """
+
+    task_id = models.CharField("KIE task id", max_length=100, unique=True)
+    generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.PROTECT, related_name="kie_tasks"
+    )
+    kie_model = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=20, blank=True, help_text="KIE's state at the last read.")
+    # creditsConsumed of the finished task (fractional, 0 on failure) and its cost at the
+    # USD-per-KIE-credit rate in force when KIE first reported it. Null: not reported yet.
+    credits_billed = models.DecimalField(
+        "KIE credits billed", max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    cost_usd = models.DecimalField("KIE cost (USD)", max_digits=12, decimal_places=6, null=True, blank=True)
+    source = models.CharField(max_length=10, choices=KieTaskSource.choices, help_text="How we first saw it.")
+    first_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="KIE's completeTime.")
+
+    class Meta:
+        ordering = ["-first_seen_at", "-id"]
+        verbose_name = "KIE task"
+
+    def __str__(self):
+        return self.task_id
+
+    @property
+    def finished(self):
+        return self.state in ("success", "fail")

@@ -23,15 +23,15 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F, Q
-from django.urls import reverse
 from django.utils import timezone
 
 from billing.services import credits_refund
 from catalog.models import PriceUnit
 from catalog.schemas import kie_input
 
-from . import kie, ratelimit, storage
-from .models import ACTIVE_STATUSES, DispatchState, Generation, GenerationImage, Status
+from . import kie, kietasks, ratelimit, storage
+from .kietasks import callback_url
+from .models import ACTIVE_STATUSES, DispatchState, Generation, GenerationImage, KieTaskSource, Status
 
 logger = logging.getLogger("generation.pipeline")
 
@@ -200,6 +200,25 @@ def generation_callback_received(*, generation_id, task_id=None):
     refresh_request(generation_id, task_id)
 
 
+KIE_TASK_CHECK_TASK = "generation.tasks.kie_task_check"
+
+
+def kie_task_callback_received(*, task_id, generation_id=None):
+    """A callback named a task that is not its generation's (or came for no generation we know).
+
+    It may be a duplicate send KIE bills too, or a task we never recorded: have a worker confirm it
+    with recordInfo and keep it for reconciliation, unless its bill is known already (KIE retries
+    callbacks). Returns True if a check was enqueued.
+    """
+    if not task_id or len(task_id) > 100 or kietasks.kie_task_known_finished(task_id=task_id):
+        return False
+    if generation_id:
+        task_enqueue(KIE_TASK_CHECK_TASK, task_id, generation_id)
+    else:
+        task_enqueue(KIE_TASK_CHECK_TASK, task_id)
+    return True
+
+
 def generation_fail(*, generation_id, code, message="", kie_record=None):
     """Move an unfinished generation to failed and refund it, exactly once; return True if this did it."""
     text = message or ERROR_MESSAGES.get(code, "The generation failed. Your credits were refunded.")
@@ -354,11 +373,15 @@ def task_adopt(*, generation_id, task_id):
     record = _record_read(task_id)
     param = record.raw.get("param")
     sent_to = param.get("callBackUrl") if isinstance(param, dict) else None
-    if sent_to is not None and sent_to != _callback_url(generation):
+    if sent_to is not None and sent_to != callback_url(generation):
         logger.warning(
             "generation %s: callback named task %s of another request", generation.public_id, task_id
         )
+        kietasks.kie_task_note(task_id=task_id, source=KieTaskSource.CALLBACK, record=record)
         return False
+    kietasks.kie_task_note(
+        task_id=task_id, source=KieTaskSource.ADOPT, generation_id=generation.pk, record=record
+    )
     adopted = adoptable.update(
         status=Status.SUBMITTED,
         kie_task_id=task_id,
@@ -403,6 +426,9 @@ def generation_refresh(*, generation_id):
         return generation.status
     record = _record_read(generation.kie_task_id)
     Generation.objects.filter(pk=generation.pk).update(last_checked_at=timezone.now())
+    kietasks.kie_task_seen(
+        generation=generation, task_id=generation.kie_task_id, source=KieTaskSource.RECORD, record=record
+    )
     if late:
         _late_result_store(generation=generation, record=record)
         return Status.FAILED
@@ -491,10 +517,6 @@ def _lease_next(*, now):
     return None
 
 
-def _callback_url(generation):
-    return settings.ARTIO_PUBLIC_URL + reverse("generation-kie-callback", args=[generation.callback_token])
-
-
 def _release(generation, *, backoff=0.0, attempt=False, maybe_sent=False):
     changes = {"claimed_until": timezone.now() + timedelta(seconds=backoff) if backoff else None}
     if attempt:
@@ -522,11 +544,18 @@ def generation_submit(*, generation, client, report):
         task_id = client.create_task(
             model=generation.model.kie_model,
             input=kie_input(generation.model.input_schema, generation.input),
-            callback_url=_callback_url(generation),
+            callback_url=callback_url(generation),
         )
     except kie.KieError as exc:
         _submit_failed(generation=generation, exc=exc, report=report)
         return None
+    # Kept before anything else: whatever happens to the generation now, KIE runs (and bills) this task.
+    kietasks.kie_task_note(
+        task_id=task_id,
+        source=KieTaskSource.CREATE,
+        generation_id=generation.pk,
+        kie_model=generation.model.kie_model,
+    )
     moved = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED, kie_task_id="").update(
         status=Status.SUBMITTED,
         kie_task_id=task_id,

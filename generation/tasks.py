@@ -6,7 +6,7 @@ failure and retries (bounded by Q_CLUSTER max_attempts).
 
 import logging
 
-from . import delivery, kie, pipeline, services
+from . import delivery, kie, kietasks, pipeline, services
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +55,13 @@ def partner_webhook_send(generation_pk, attempt=1):
 def generations_purge():
     """The scheduled sweep (hourly): delete for good the images of generations long in the trash."""
     return services.generations_purge(max_seconds=TASK_BUDGET_SECONDS)
+
+
+def kie_task_check(task_id, generation_id=None):
+    """Confirm with KIE a task a callback named that is not its generation's, and keep it for ops."""
+    try:
+        task = kietasks.kie_task_check(task_id=task_id, generation_id=generation_id)
+    except kie.KieError as exc:
+        logger.warning("could not check KIE task %s; the next callback or reconcile will: %r", task_id, exc)
+        return None
+    return task.pk if task else None

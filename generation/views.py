@@ -393,23 +393,37 @@ def kie_callback(request, token):
     The body is never trusted (only taskId and timestamp are signed): money moves after recordInfo.
     """
     generation = selectors.generation_by_callback_token(token=token)
-    if generation is None:
-        return HttpResponseNotFound("unknown callback")
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return HttpResponseBadRequest("body is not JSON")
+        body = None
     task_id = kie.callback_task_id(body) if isinstance(body, dict) else None
+    if generation is None:
+        # No generation of ours: KIE may still bill the task it names, so a signed (or, without a
+        # key, any) one is checked with recordInfo and kept for reconciliation.
+        if task_id and _kie_signature_ok(request, task_id):
+            pipeline.kie_task_callback_received(task_id=task_id)
+        return HttpResponseNotFound("unknown callback")
+    if body is None:
+        return HttpResponseBadRequest("body is not JSON")
+    if not _kie_signature_ok(request, task_id or ""):
+        logger.warning("KIE callback for %s with a bad signature", generation.public_id)
+        return HttpResponseForbidden("bad signature")
     if generation.kie_task_id and task_id and task_id != generation.kie_task_id:
+        # A second task for this generation (sent again after a lost createTask answer): never
+        # stored, but KIE may bill it, so it is kept for reconciliation.
+        pipeline.kie_task_callback_received(task_id=task_id, generation_id=generation.pk)
         return HttpResponseBadRequest("task id does not match")
+    pipeline.generation_callback_received(generation_id=generation.pk, task_id=task_id)
+    return HttpResponse("ok")
+
+
+def _kie_signature_ok(request, task_id):
+    """Return True when KIE_WEBHOOK_HMAC_KEY is unset or the callback carries KIE's signature."""
     key = settings.KIE_WEBHOOK_HMAC_KEY
-    if key and not kie.callback_signature_ok(
-        task_id=task_id or "",
+    return not key or kie.callback_signature_ok(
+        task_id=task_id,
         timestamp=request.headers.get("X-Webhook-Timestamp", ""),
         signature=request.headers.get("X-Webhook-Signature", ""),
         key=key,
-    ):
-        logger.warning("KIE callback for %s with a bad signature", generation.public_id)
-        return HttpResponseForbidden("bad signature")
-    pipeline.generation_callback_received(generation_id=generation.pk, task_id=task_id)
-    return HttpResponse("ok")
+    )

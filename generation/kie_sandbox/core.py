@@ -22,6 +22,7 @@ from collections import OrderedDict, deque
 from decimal import Decimal
 from functools import partial
 
+from .billing import BillOverrides, PriceList, task_bill
 from .callbacks import Callback, CallbackSender
 from .faults import Faults, Forced
 from .files import FileHost, plain_reply
@@ -90,6 +91,8 @@ class KieSandbox:
         # Deliver at most this many images per successful task (None: all that were asked for).
         self.max_result_images = None
         self.catalogue = ModelCatalogue(models)
+        self.prices = PriceList(models)
+        self._bills = BillOverrides()
         self.tasks: OrderedDict[str, SandboxTask] = OrderedDict()
         self.received = deque(maxlen=200)  # (method, path, headers) of the latest requests
         self._files = FileHost(lambda: self.public_base or self.base_url)
@@ -205,6 +208,14 @@ class KieSandbox:
             forced = Forced(code, msg, http_status, body, content_type, delay)
             self._faults.force_reply(endpoint, forced, times)
 
+    def bill_next(self, credits, *, times=1):
+        """Bill the next `times` created tasks `credits` each as `creditsConsumed`, whatever their end.
+
+        Rehearses KIE billing more than the price row, or billing a failed task (with
+        `fail_next(state="fail")`); the simulated account is charged the same amount.
+        """
+        self._bills.push(credits, times)
+
     def file_url(self, path, *, expires):
         """Return the public URL of `path` signed to expire at Unix time `expires`."""
         return self._files.url(path, expires)
@@ -270,7 +281,7 @@ class KieSandbox:
         ):
             return self._envelope(422, "callBackUrl must be an http(s) URL")
         count = self.catalogue.image_count(model, data)
-        cost = self.credits_per_image * count
+        cost = self.prices.task_cost(model, data, images=count, credits_per_image=self.credits_per_image)
         with self._wake:
             if self.credits < cost:
                 return self._envelope(402, "Credits insufficient")
@@ -284,6 +295,7 @@ class KieSandbox:
                 image_count=count,
                 cost=cost,
                 fail=self._planned_failure(data),
+                bill=self._bills.pop(),
             )
             self.tasks[task.task_id] = task
             heapq.heappush(self._due, (task.due, task.task_id))
@@ -325,10 +337,10 @@ class KieSandbox:
         if not task.progress(now):
             return None
         if task.fail is None and self.credits >= task.cost:
-            self.credits -= task.cost
             task.finish(now)
         else:
             task.finish(now, fail=("402", "Credits insufficient"))
+        self.credits -= task_bill(task)
         if not task.callback_url:
             return None
         body = callback_body(self._record(task), message_key=self.message_key)

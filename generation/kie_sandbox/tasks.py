@@ -6,6 +6,7 @@ See docs/reference/kie-api.md §2.2 and §3.1.
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .billing import task_bill
 from .server import json_dumps
 
 FINISHED_STATES = ("success", "fail")
@@ -22,6 +23,8 @@ class SandboxTask:
     image_count: int
     cost: Decimal
     fail: tuple[str, str] | None = None
+    # A bill forced by a test (`KieSandbox.bill_next`), reported whatever the task's end.
+    bill: Decimal | None = None
     state: str = "waiting"
     completed: float | None = None
 
@@ -65,7 +68,7 @@ def task_record(task, *, style, result_urls, remaining_credits):
         "input": json_dumps(task.input) if new else task.input,
     }
     urls = result_urls if ok else []
-    credits = task.cost if ok else Decimal(0)
+    credits = task_bill(task)
     record = {
         "taskId": task.task_id,
         "model": task.model,

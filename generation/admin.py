@@ -1,12 +1,16 @@
 """Admin for generations: read-mostly, with two actions that go through the services."""
 
+from decimal import Decimal
+
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from artio.admin_base import ReadOnlyAdmin
+from catalog.money import usd_dollars
+from catalog.selectors import catalog_settings_get
 
 from . import kie, pipeline, services
-from .models import DispatchState, Generation, GenerationImage, WebhookDelivery
+from .models import DispatchState, Generation, GenerationImage, KieTask, WebhookDelivery
 
 # The admin index shows KIE's credit balance and the dispatch-paused banner (template tag
 # `kie_status` in generation/templatetags/generation_admin.py).
@@ -25,6 +29,20 @@ class GenerationImageInline(admin.TabularInline):
         if not obj.thumbnail:
             return "—"
         return format_html('<img src="{}" alt="" class="admin-thumb">', obj.thumbnail.url)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class KieTaskInline(admin.TabularInline):
+    """Every KIE task sent or seen for the generation: more than one means KIE may have billed twice."""
+
+    model = KieTask
+    extra = 0
+    can_delete = False
+    fields = ("task_id", "state", "credits_billed", "cost_usd", "source", "first_seen_at", "completed_at")
+    readonly_fields = fields
+    verbose_name_plural = "KIE tasks"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -72,7 +90,7 @@ class GenerationAdmin(admin.ModelAdmin):
     search_fields = ("public_id", "kie_task_id", "owner__email", "idempotency_key")
     list_select_related = ("owner", "model")
     date_hierarchy = "created_at"
-    inlines = [GenerationImageInline]
+    inlines = [KieTaskInline, GenerationImageInline]
     actions = ["recheck_with_kie", "fail_and_refund"]
     fields = (
         ("public_id", "status", "source"),
@@ -80,6 +98,8 @@ class GenerationAdmin(admin.ModelAdmin):
         ("model", "price"),
         ("unit_credits", "images_requested", "discount_percent", "credits_charged"),
         ("refunded", "refunded_credits"),
+        ("kie_credits_billed", "kie_cost_usd"),
+        "realised_margin",
         "input",
         ("kie_task_id", "dispatch_attempts", "priority"),
         ("sending_at", "possible_duplicate_sends"),
@@ -100,6 +120,22 @@ class GenerationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         # Viewable; every change goes through the actions, which call the services.
         return False
+
+    @admin.display(description="realised margin")
+    def realised_margin(self, obj):
+        """Credits kept at the base retail rate, minus what KIE billed for every task of the job."""
+        kept = obj.credits_charged - obj.refunded_credits
+        revenue = kept * catalog_settings_get().usd_per_credit
+        # Jobs sent before tasks were kept have only their own task's bill.
+        bills = [t.cost_usd for t in obj.kie_tasks.all()] or ([obj.kie_cost_usd] if obj.kie_task_id else [])
+        cost = sum((c for c in bills if c is not None), Decimal(0))
+        text = (
+            f"{usd_dollars(revenue - cost)}: {kept} credits kept ({obj.credits_charged} charged − "
+            f"{obj.refunded_credits} refunded), worth {usd_dollars(revenue)}, − KIE cost {usd_dollars(cost)} "
+            f"for {len(bills)} KIE task(s)"
+        )
+        unbilled = sum(1 for c in bills if c is None)
+        return text + (f"; {unbilled} not billed yet" if unbilled else "")
 
     @admin.display(description="time")
     def duration(self, obj):
@@ -161,3 +197,23 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["succeeded", "event_type"]
     search_fields = ["generation_public_id", "account__user__email", "url"]
+
+
+@admin.register(KieTask)
+class KieTaskAdmin(ReadOnlyAdmin):
+    """Every KIE task sent or seen, with KIE's bill: the raw material of ops' reconciliation."""
+
+    list_display = [
+        "task_id",
+        "generation",
+        "kie_model",
+        "state",
+        "credits_billed",
+        "cost_usd",
+        "source",
+        "first_seen_at",
+    ]
+    list_filter = [("generation", admin.EmptyFieldListFilter), "state", "source"]
+    search_fields = ["task_id", "generation__public_id"]
+    list_select_related = ["generation"]
+    date_hierarchy = "first_seen_at"

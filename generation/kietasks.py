@@ -51,21 +51,28 @@ def kie_task_note(*, task_id, source, generation_id=None, record=None, kie_model
         return None
     now = timezone.now()
     model = kie_model or (str(record.raw.get("model") or "")[:100] if record is not None else "")
-    task, _created = KieTask.objects.get_or_create(
+    seen = {}
+    if record is not None:
+        seen["state"] = record.state[:20]
+        if record.completed_at:
+            seen["completed_at"] = record.completed_at
+    task, created = KieTask.objects.get_or_create(
         task_id=task_id,
-        defaults={"generation_id": generation_id, "kie_model": model, "source": source, "seen_at": now},
+        defaults={
+            "generation_id": generation_id,
+            "kie_model": model,
+            "source": source,
+            "seen_at": now,
+            **seen,
+        },
     )
     rows = KieTask.objects.filter(pk=task.pk)
-    changes = {"seen_at": now}
-    if model and not task.kie_model:
-        changes["kie_model"] = model
-    if record is not None:
-        changes["state"] = record.state[:20]
-        if record.completed_at:
-            changes["completed_at"] = record.completed_at
-    rows.update(**changes)
-    if generation_id and task.generation_id is None:
-        rows.filter(generation__isnull=True).update(generation_id=generation_id)
+    if not created:
+        if model and not task.kie_model:
+            seen["kie_model"] = model
+        rows.update(seen_at=now, **seen)
+        if generation_id and task.generation_id is None:
+            rows.filter(generation__isnull=True).update(generation_id=generation_id)
     credits = _billed(record)
     if credits is not None:
         _bill_set(rows, credits=credits, credits_field="credits_billed", cost_field="cost_usd")

@@ -170,7 +170,7 @@ def _job_check(job, tasks, *, expected, rate, slug):
                 job["public_id"],
                 over,
                 over * rate,
-                f"{slug}: KIE billed {billed:f} credits, the price row says {expected:f}.",
+                f"{slug}: KIE billed {_credits(billed)} credits, the price row says {_credits(expected)}.",
                 task_ids=all_ids,
                 billed=billed,
                 **base,
@@ -195,7 +195,7 @@ def _job_check(job, tasks, *, expected, rate, slug):
                 job["public_id"],
                 lost,
                 lost * rate,
-                f"{slug}: KIE billed {billed:f} credits for a job that {what}.",
+                f"{slug}: KIE billed {_credits(billed)} credits for a job that {what}.",
                 task_ids=all_ids,
                 billed=billed,
                 **base,
@@ -212,7 +212,7 @@ def _job_check(job, tasks, *, expected, rate, slug):
                 extra_billed,
                 extra_billed * rate,
                 f"{slug}: {len(all_ids)} KIE tasks for one job; "
-                f"the extra ones billed {extra_billed:f} credits{note}.",
+                f"the extra ones billed {_credits(extra_billed)} credits{note}.",
                 task_ids=all_ids,
                 billed=extra_billed + (billed or ZERO),
                 **base,
@@ -290,7 +290,7 @@ def _orphans(start, end, *, report, rate_now):
         row.billed += billed or ZERO
         row.cost_usd += task["cost_usd"] or ZERO
         row.unreported += billed is None
-        said = f"billed {billed:f} credits" if billed is not None else "has not reported its bill yet"
+        said = f"billed {_credits(billed)} credits" if billed is not None else "has not reported its bill yet"
         report.found.append(
             Found(
                 MismatchKind.TASK_WITHOUT_GENERATION,

@@ -412,7 +412,9 @@ def summary_lines(report):
     lines += [fmt(cells) for cells in body]
     lines.append("")
     lines.append(
-        "KIE billed and cost: every KIE task of the day's jobs; expected: succeeded jobs at their price row; "
+        "KIE billed and cost: every KIE task of the day's jobs; expected: succeeded jobs at their price row;"
+    )
+    lines.append(
         "charged and refunded: Artio credits; margin: credits kept at the base retail rate − KIE cost."
     )
     if report.total.unreported:

@@ -76,7 +76,7 @@ def test_a_clean_day_reports_no_mismatch_and_exits_0(alice, staff, fund, kie, ta
 
 @pytest.mark.django_db
 def test_kie_billing_more_than_the_price_row_is_a_mismatch_until_staff_resolve_it(
-    alice, staff, fund, kie, tasks, capsys, client
+    alice, staff, fund, kie, tasks, capsys, client, settings
 ):
     # given: KIE bills 10 credits for an image its price row says costs 4
     fund(alice, 20)
@@ -103,6 +103,9 @@ def test_kie_billing_more_than_the_price_row_is_a_mismatch_until_staff_resolve_i
     assert Mismatch.objects.count() == 1
     # when: staff resolve it with a note in the admin
     client.force_login(staff)
+    link = mail.outbox[0].body.split("Resolve them in the admin: ")[1].strip()
+    listed = client.get(link.removeprefix(settings.ARTIO_PUBLIC_URL)).content.decode()
+    assert generation.public_id in listed and "6.5" in listed
     url = f"/admin/ops/mismatch/{found.pk}/change/"
     refused = client.post(url, {"resolved": "on", "resolution_note": ""})
     assert refused.status_code == 200 and "Say how it was resolved." in refused.content.decode()
@@ -311,3 +314,22 @@ def test_staff_see_kie_bill_cost_and_realised_margin_on_a_generation(alice, staf
     # 8 credits kept at $0.01 = $0.08, minus 3 KIE credits at $0.005 = $0.015 (to a hundredth of a cent)
     assert "$0.0650: 8 credits kept (8 charged − 0 refunded), worth $0.08, − KIE cost $0.0150" in page
     assert generation.kie_task_id in page  # the KIE tasks inline
+
+
+@pytest.mark.django_db
+def test_kie_billing_images_it_did_not_deliver_is_the_refunded_share(alice, fund, kie, tasks, capsys):
+    # given: 2 images paid for and billed by KIE, 1 delivered, so half the charge was refunded
+    fund(alice, 20)
+    kie.max_result_images = 1
+    generation = run_until_terminal(create(alice, num_images=2))
+    assert generation.status == Status.SUCCEEDED and generation.refunded_credits == 4
+    # when
+    code, _out = reconcile(capsys, "--no-email")
+    # then: the refunded half of KIE's 8 credits
+    assert code == 1
+    [found] = Mismatch.objects.all()
+    assert (found.kind, found.amount_credits, found.amount_usd) == (
+        MismatchKind.BILLED_FAILED_OR_REFUNDED,
+        Decimal(4),
+        Decimal("0.02"),
+    )

@@ -90,7 +90,7 @@ def generation_bill_note(*, generation_id, task_id, record):
 
 def kie_task_seen(*, generation, task_id, source, record=None):
     """Note a task of `generation` and, when it is the generation's own, its bill on the generation."""
-    kie_task_note(task_id=task_id, source=source, generation_id=generation.pk, record=record, kie_model="")
+    kie_task_note(task_id=task_id, source=source, generation_id=generation.pk, record=record)
     generation_bill_note(generation_id=generation.pk, task_id=task_id, record=record)
 
 

@@ -8,6 +8,7 @@ that is not their generation's, once recordInfo confirms it (`kie_task_check`).
 """
 
 import logging
+import time
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
@@ -128,13 +129,15 @@ def kie_task_check(*, task_id, generation_id=None, client=None):
     )
 
 
-def kie_tasks_backfill(*, start, end, limit=200, client=None):
+def kie_tasks_backfill(*, start, end, limit=200, max_seconds=None, client=None):
     """Ask KIE the bill of every task of [start, end) not reported yet; return (read, errors).
 
     A task is of the period by its generation's creation, or when it first was seen for one with
     no generation. Generations sent before this registry existed get their row first. Tasks whose
-    generation ended before KIE did (cancelled, past the deadline) are only billed here.
+    generation ended before KIE did (cancelled, past the deadline) are only billed here. Stops
+    starting reads after `max_seconds` (a queued task has a timeout); the next run goes on.
     """
+    started = time.monotonic()
     client = client or kie.kie_client()
     in_period = Q(created_at__gte=start, created_at__lt=end)
     untracked = (
@@ -151,6 +154,8 @@ def kie_tasks_backfill(*, start, end, limit=200, client=None):
     )
     read = errors = 0
     for task in unbilled.order_by("id")[:limit]:
+        if max_seconds is not None and time.monotonic() - started > max_seconds:
+            break
         try:
             record = client.record_info(task_id=task.task_id)
         except kie.KieError as exc:

@@ -344,12 +344,14 @@ def mismatches_save(*, day, found):
 # --- Entry points ---------------------------------------------------------------------------------
 
 
-def reconcile_day(*, day, backfill=True, email=True, kie_read_limit=200):
+def reconcile_day(*, day, backfill=True, email=True, kie_read_limit=200, kie_read_seconds=None):
     """Reconcile one UTC day with KIE; return its Report (mismatches saved, staff e-mailed)."""
     report = Report(day=day, usd_per_credit=catalog_settings_get().usd_per_credit)
     if backfill:
         start, end = day_bounds(day)
-        report.kie_reads, report.kie_errors = kie_tasks_backfill(start=start, end=end, limit=kie_read_limit)
+        report.kie_reads, report.kie_errors = kie_tasks_backfill(
+            start=start, end=end, limit=kie_read_limit, max_seconds=kie_read_seconds
+        )
     compare(day=day, report=report)
     report.unresolved = mismatches_save(day=day, found=report.found)
     if email:
@@ -362,7 +364,8 @@ def reconcile_day(*, day, backfill=True, email=True, kie_read_limit=200):
 
 def reconcile_scheduled():
     """The daily schedule's task: reconcile yesterday (UTC), which has ended; return a short summary."""
-    report = reconcile_day(day=today_utc() - timedelta(days=1), kie_read_limit=100)
+    # KIE reads stop after 30 s, inside django-q2's 60 s task timeout.
+    report = reconcile_day(day=today_utc() - timedelta(days=1), kie_read_limit=100, kie_read_seconds=30)
     return {"day": report.day.isoformat(), "found": len(report.found), "unresolved": report.unresolved}
 
 

@@ -178,7 +178,8 @@ def test_one_generation_sent_to_kie_twice_is_a_mismatch_with_the_extra_bill(
     wait_for(lambda: KieTask.objects.filter(task_id=first, credits_billed__isnull=False).exists(), timeout=15)
     assert read(lambda: KieTask.objects.get(task_id=first).generation_id) == generation.pk
     # when
-    time.sleep(0.2)  # let the live server's last request finish before the command reads
+    # the callback's request (which ran the check in-process) has finished before the command writes
+    wait_for(lambda: any(c["task_id"] == first and c.get("status") == 400 for c in kie.callbacks))
     code, out = reconcile(capsys, "--no-email")
     # then: one mismatch, the extra task's 4 credits; the job's own bill matched its price
     assert code == 1
@@ -332,4 +333,32 @@ def test_kie_billing_images_it_did_not_deliver_is_the_refunded_share(alice, fund
         MismatchKind.BILLED_FAILED_OR_REFUNDED,
         Decimal(4),
         Decimal("0.02"),
+    )
+
+
+@pytest.mark.django_db
+def test_each_job_is_compared_with_its_price_row_as_it_stood_when_the_job_was_created(
+    alice, staff, fund, kie, tasks, capsys
+):
+    from catalog.models import Price
+    from catalog.services import price_update
+
+    price = Price.objects.get(model__slug=FAST, variant="")
+    # given: staff had lowered the KIE price to 3 before the job; KIE still bills 4
+    price_update(price=price, kie_credits=Decimal(3), changed_by=staff)
+    fund(alice, 20)
+    generation = run_until_terminal(create(alice))
+    assert generation.kie_credits_billed == 4
+    # and put it back to 4 afterwards
+    price.refresh_from_db()
+    price_update(price=price, kie_credits=Decimal(4), changed_by=staff)
+    # when
+    code, _out = reconcile(capsys, "--no-email")
+    # then: the job is judged by the price of its time
+    assert code == 1
+    [found] = Mismatch.objects.all()
+    assert (found.kind, found.expected_credits, found.amount_credits) == (
+        MismatchKind.BILLED_OVER_PRICE,
+        Decimal(3),
+        Decimal(1),
     )

@@ -96,17 +96,40 @@ def _random_point(rng, width, height, margin=0.1):
 
 
 def aurora(width, height, rng, palette):
-    """Drifting coloured light over a deep gradient."""
-    stops = [mix(palette.deep, palette.accents[2], 0.3), palette.accents[2], palette.accents[0]]
-    image = gradient(width, height, stops, angle=rng.uniform(40, 140))
-    long_side = max(width, height)
-    for _ in range(rng.randint(5, 7)):
-        x, y = _random_point(rng, width, height)
-        radius = long_side * rng.uniform(0.18, 0.42)
-        colour = rng.choice([*palette.accents, palette.light])
-        box = (x - radius, y - radius * rng.uniform(0.5, 1.0), x + radius, y + radius * rng.uniform(0.5, 1.0))
-        glow(image, colour, box, blur=long_side * 0.09, opacity=rng.uniform(0.45, 0.8))
+    """Ribbons of northern light over a starry sky and a dark ridge."""
+    night = mix(palette.deep, (4, 6, 16), 0.35)
+    image = gradient(width, height, [night, palette.deep, mix(palette.deep, palette.accents[2], 0.55)])
+    draw = ImageDraw.Draw(image)
+    for _ in range(round(width * height / 5000)):
+        x, y, r = rng.uniform(0, width), rng.uniform(0, height * 0.7), rng.uniform(0.4, 1.1)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=mix(night, palette.light, rng.uniform(0.3, 0.9)))
+    for ribbon in range(3):
+        centre = height * rng.uniform(0.22, 0.5)
+        waves = [
+            (rng.uniform(0.5, 1.6), rng.uniform(0, math.tau), height * rng.uniform(0.04, 0.1))
+            for _ in range(2)
+        ]
+        line = [
+            (width * step / 40, centre + sum(a * math.sin(f * math.tau * step / 40 + p) for f, p, a in waves))
+            for step in range(-2, 43)
+        ]
+        colour = (palette.accents[0], palette.accents[1], palette.light)[ribbon]
+        for thickness, blur, opacity in ((0.16, 0.06, 0.55), (0.05, 0.015, 0.75), (0.012, 0.004, 0.8)):
+            _ribbon(image, line, colour, thickness=height * thickness, blur=height * blur, opacity=opacity)
+    with Supersampled(image) as (draw, k):
+        base, amp, phase = height * 0.86, height * 0.05, rng.uniform(0, math.tau)
+        ridge = [
+            (width * i / 48 * k, (base - amp * math.sin(2.2 * math.tau * i / 48 + phase)) * k)
+            for i in range(49)
+        ]
+        draw.polygon([(0, height * k), *ridge, (width * k, height * k)], fill=mix(night, (0, 0, 0), 0.4))
     return image
+
+
+def _ribbon(image, line, colour, *, thickness, blur, opacity):
+    mask = Image.new("L", image.size, 0)
+    ImageDraw.Draw(mask).line(line, fill=round(255 * opacity), width=max(1, round(thickness)), joint="curve")
+    image.paste(colour, mask=mask.filter(ImageFilter.GaussianBlur(blur)))
 
 
 def landscape(width, height, rng, palette):
@@ -280,23 +303,35 @@ def waves(width, height, rng, palette):
     ramp = palette.ramp()
     image = gradient(width, height, [palette.light, ramp[3]], angle=90)
     layers = 6
-    for layer in range(layers):
-        base = height * (0.2 + 0.75 * layer / layers)
-        frequency, phase = rng.uniform(0.6, 1.6), rng.uniform(0, math.tau)
-        amplitude = height * rng.uniform(0.03, 0.07)
-        points = [(0, height)]
-        for step in range(0, 49):
-            x = width * step / 48
-            points.append((x, base + amplitude * math.sin(frequency * math.tau * x / width + phase)))
-        points.append((width, height))
-        shadow = Image.new("L", image.size, 0)
-        ImageDraw.Draw(shadow).polygon([(x, y - height * 0.012) for x, y in points], fill=110)
-        image.paste((0, 0, 0), mask=shadow.filter(ImageFilter.GaussianBlur(height * 0.015)))
-        position = layer / (layers - 1) * (len(ramp) - 2)
-        colour = mix(ramp[-2 - int(position)], ramp[max(0, -3 - int(position))], position % 1)
-        with Supersampled(image) as (draw, k):
-            draw.polygon([(x * k, y * k) for x, y in points], fill=colour)
+    surface = Supersampled(image)
+    with surface as (draw, k):
+        for layer in range(layers):
+            base = height * (0.2 + 0.75 * layer / layers)
+            frequency, phase = rng.uniform(0.6, 1.6), rng.uniform(0, math.tau)
+            amplitude = height * rng.uniform(0.03, 0.07)
+            edge = [
+                (width * step / 48, base + amplitude * math.sin(frequency * math.tau * step / 48 + phase))
+                for step in range(49)
+            ]
+            _shadow(surface.big, edge, blur=height * 0.015 * k, lift=height * 0.012, k=k)
+            position = layer / (layers - 1) * (len(ramp) - 2)
+            colour = mix(ramp[-2 - int(position)], ramp[max(0, -3 - int(position))], position % 1)
+            draw.polygon(
+                [(0, height * k)] + [(x * k, y * k) for x, y in edge] + [(width * k, height * k)], fill=colour
+            )
     return image
+
+
+def _shadow(canvas, edge, *, blur, lift, k):
+    """Darken softly along a wave's edge; only the band around it is masked, to stay cheap."""
+    top = max(0, math.floor((min(y for _, y in edge) - lift) * k - 3 * blur))
+    bottom = min(canvas.size[1], math.ceil(max(y for _, y in edge) * k + 3 * blur))
+    if bottom <= top:
+        return
+    mask = Image.new("L", (canvas.size[0], bottom - top), 0)
+    outline = [(x * k, (y - lift) * k - top) for x, y in edge]
+    ImageDraw.Draw(mask).polygon([(0, bottom - top), *outline, (canvas.size[0], bottom - top)], fill=110)
+    canvas.paste((0, 0, 0), (0, top), mask.filter(ImageFilter.GaussianBlur(blur)))
 
 
 def poster(width, height, rng, palette):

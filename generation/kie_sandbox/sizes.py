@@ -101,8 +101,9 @@ def _from_input(mode, input_size):
         return (2 * ONE_K, 2 * ONE_K) if mode == "double" else (ONE_K, ONE_K)
     width, height = input_size
     scale = 2 if mode == "double" else 1
-    long_side = min(MAX_SIDE, max(width, height) * scale)
-    return fit_long_side((width, height), long_side)
+    if max(width, height) * scale <= MAX_SIDE and scale == 1:
+        return width, height  # background removal keeps the very size it was given
+    return fit_long_side((width, height), min(MAX_SIDE, max(width, height) * scale))
 
 
 def output_size(model, data, *, input_size=None):

@@ -43,12 +43,11 @@ STYLE_BY_MODEL = (
 # What a model that works on an image does to it; any other model given an image tints it.
 TRANSFORMS = {"recraft/crisp-upscale": "upscale", "recraft/remove-background": "cutout"}
 
+# Where Debian, Fedora and Arch keep DejaVu; elsewhere Pillow's own scalable font stands in.
 FONT_DIRS = (
-    Path(__file__).resolve().parent / "fonts",
     Path("/usr/share/fonts/truetype/dejavu"),
     Path("/usr/share/fonts/dejavu"),
     Path("/usr/share/fonts/TTF"),
-    Path("/Library/Fonts"),
 )
 FONT_FILES = {"bold": "DejaVuSans-Bold.ttf", "serif": "DejaVuSerif-Italic.ttf", "sans": "DejaVuSans.ttf"}
 WHITE, SOFT_WHITE = (250, 250, 248), (214, 214, 220)

@@ -28,10 +28,27 @@ PROMPTS = {
     Family.IDEOGRAM: "summer jazz night by the river",
     Family.RECRAFT: "a bright studio portrait on a soft backdrop",
 }
-# A few models of one family paint in another style; give them a prompt that suits it.
+# Each seed model its own prompt, so the picker shows 19 different pictures, not 8 styles twice.
 PROMPTS_BY_MODEL = {
+    "google/imagen4-fast": "northern lights over a frozen lake, long exposure",
+    "google/imagen4": "a paper boat drifting on a misty lake at dawn",
+    "google/imagen4-ultra": "aurora over snowy pines and a cabin's warm window",
     "google/nano-banana-edit": "city lights through a rainy window, out of focus",
-    "nano-banana-pro": "lanterns glowing over a night market",
+    "google/pro-image-to-image": "lanterns glowing over a night market",
+    "flux-2/flex-text-to-image": "mid-century travel poster of a lighthouse on the coast",
+    "flux-2/flex-image-to-image": "turn my sketch into a Bauhaus print",
+    "flux-2/pro-text-to-image": "geometric portrait of a fox in primary colours",
+    "flux-2/pro-image-to-image": "restyle the photo as a 1960s screen print",
+    "gpt-image/1.5-text-to-image": "glazed ceramic tiles in a sunlit Lisbon courtyard",
+    "gpt-image/1.5-image-to-image": "my kitchen wall, retiled in sea-green zellige",
+    "seedream/4.5-text-to-image": "layered mountains at golden hour, a lone hiker on the ridge",
+    "seedream/4.5-edit": "the same valley at dusk, under a crescent moon",
+    "qwen/text-to-image": "paper-cut ocean waves under a pastel morning sky",
+    "qwen/image-to-image": "my beach photo as layered paper art",
+    "grok-imagine/text-to-image": "a ringed planet rising over a quiet desert",
+    "ideogram/character": "summer jazz night by the river",
+    "recraft/crisp-upscale": "a bright alpine meadow, every flower in focus",
+    "recraft/remove-background": "a bright studio portrait on a soft backdrop",
 }
 # Models that work on an image show what they do to one painted in these models' styles.
 SOURCES = {
@@ -42,7 +59,7 @@ SOURCES = {
 
 def example_prompt(model):
     """Return the curated prompt the sample of `model` (an AIModel) is drawn with."""
-    return PROMPTS_BY_MODEL.get(model.kie_model) or PROMPTS.get(model.family) or f"{model.name}, an example"
+    return PROMPTS_BY_MODEL.get(model.slug) or PROMPTS.get(model.family) or f"{model.name}, an example"
 
 
 def _defaults(schema):

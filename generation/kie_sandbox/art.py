@@ -149,11 +149,19 @@ def _tinted(source, size, palette):
 
 
 def _cut_out(image, small):
-    """Keep a feathered oval in the middle of `image` and make the rest transparent."""
-    mask = Image.new("L", small, 0)
+    """Keep a head-and-shoulders figure in the middle of `image`, the rest transparent.
+
+    The simulator cannot find a subject, so it cuts the shape most background removals are for:
+    a portrait.
+    """
     width, height = small
-    ImageDraw.Draw(mask).ellipse((width * 0.16, height * 0.1, width * 0.84, height * 0.95), fill=255)
-    mask = mask.filter(ImageFilter.GaussianBlur(max(width, height) * 0.01))
+    mask = Image.new("L", (width * 2, height * 2), 0)
+    draw, side = ImageDraw.Draw(mask), min(width, height) * 2
+    cx, head = width, side * 0.17
+    draw.ellipse((cx - head, height * 0.72 - head * 1.15, cx + head, height * 0.72 + head * 1.1), fill=255)
+    draw.ellipse((cx - side * 0.36, height * 1.2, cx + side * 0.36, height * 2 + side * 0.45), fill=255)
+    draw.rectangle((cx - head * 0.42, height * 0.9, cx + head * 0.42, height * 1.35), fill=255)  # the neck
+    mask = mask.reduce(2).filter(ImageFilter.GaussianBlur(max(width, height) * 0.004))
     cut = image.convert("RGBA")
     cut.putalpha(mask.resize(image.size, Image.BILINEAR))
     return cut

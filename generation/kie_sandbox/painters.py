@@ -177,7 +177,8 @@ def bauhaus(width, height, rng, palette):
     """A grid of bold geometric tiles on paper."""
     paper = mix(palette.light, palette.accents[0], 0.12)
     image = gradient(width, height, [paper, mix(paper, palette.accents[1], 0.18)], angle=rng.uniform(0, 180))
-    columns = 4 if width >= height else 3
+    # About a dozen tiles whatever the shape, so a wide picture does not get four giant ones.
+    columns = max(2, round(width / math.sqrt(width * height / rng.choice((12, 16, 20)))))
     size = width / columns
     rows = math.ceil(height / size)
     colours = [palette.deep, *palette.accents]

@@ -9,6 +9,7 @@ from PIL import Image
 
 from generation import services
 from generation.models import Status
+from tests.fixtures_browser import SCREENSHOTS
 from tests.pipeline_helpers import run_until_terminal
 
 
@@ -26,9 +27,14 @@ def bought(user, slug, data, django_capture_on_commit_callbacks, **extra):
     return generation
 
 
-def stored_size(image):
+def stored_size(image, keep_as=None):
+    """Return the stored file's real size; `keep_as` also copies it among the screenshots."""
     with default_storage.open(image.file.name) as handle:
-        return Image.open(io.BytesIO(handle.read())).size
+        content = handle.read()
+    if keep_as:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / keep_as).write_bytes(content)
+    return Image.open(io.BytesIO(content)).size
 
 
 @pytest.mark.django_db
@@ -40,7 +46,11 @@ def test_a_2k_16_9_purchase_stores_a_2048_by_1152_image(
     generation = bought(alice, "flux-2/flex-text-to-image", data, django_capture_on_commit_callbacks)
     (image,) = generation.images.all()
     assert generation.credits_charged == 24  # the 2K price
-    assert (image.width, image.height) == (2048, 1152) == stored_size(image)
+    assert (
+        (image.width, image.height)
+        == (2048, 1152)
+        == stored_size(image, keep_as="sandbox-result-2k-16x9.png")
+    )
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from generation.kie import KieClient
 from generation.kie_sandbox import art
 from generation.kie_sandbox.art import STYLE_BY_MODEL, artwork, artwork_png, source_image, style_for
 from generation.kie_sandbox.painters import STYLES
+from tests.fixtures_browser import SCREENSHOTS
 
 # One model per style, so every painter is exercised.
 STYLE_MODELS = {style: model for model, style in reversed(STYLE_BY_MODEL)}
@@ -55,6 +56,24 @@ def test_different_prompts_and_images_of_a_set_differ(style):
     base = draw(PROMPT)
     assert difference(base, draw("neon city street in the rain")) > 8
     assert difference(base, draw(PROMPT, index=2)) > 3
+
+
+def test_one_prompt_on_every_style_makes_a_varied_compare_grid():
+    prompt = "a lighthouse on a cliff at dusk, waves below"
+    shapes = [(480, 270), (270, 480), (360, 360), (480, 206)]  # 16:9, 9:16, 1:1, 21:9
+    pictures = [
+        artwork(model=STYLE_MODELS[style], prompt=prompt, size=shapes[number % 4], label=STYLE_MODELS[style])
+        for number, style in enumerate(sorted(STYLES))
+    ]
+    squares = [picture.resize((128, 128)) for picture in pictures]
+    for number, first in enumerate(squares):
+        for second in squares[number + 1 :]:
+            assert difference(first, second) > 12  # no two styles look alike
+    sheet = Image.new("RGB", (4 * 500, 2 * 500), (240, 240, 244))
+    for number, picture in enumerate(pictures):
+        sheet.paste(picture, ((number % 4) * 500 + 10, (number // 4) * 500 + 10))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    sheet.save(SCREENSHOTS / "sandbox-compare.png")
 
 
 def test_the_prompts_words_are_set_on_the_picture():
@@ -104,7 +123,7 @@ def test_the_upscaler_enlarges_its_input_and_background_removal_cuts_it_out():
     assert upscaled.getpixel((400, 300)) == (10, 200, 30)
     cut = artwork(model="recraft/remove-background", prompt="", size=(400, 300), source=source)
     assert cut.mode == "RGBA"
-    assert cut.getpixel((2, 2))[3] == 0 and cut.getpixel((200, 160))[3] == 255
+    assert cut.getpixel((2, 2))[3] == 0 and cut.getpixel((200, 280))[3] == 255  # a portrait's shoulders
 
 
 def test_unusable_inputs_are_not_decoded(monkeypatch):

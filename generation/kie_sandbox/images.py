@@ -5,6 +5,7 @@ picture from art.artwork_png; a task's first input image, when it is one of the 
 uploads, is the picture an edit model works on.
 """
 
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -68,21 +69,24 @@ def task_png(task, index, source=None):
     """Return PNG bytes of image `index` of a finished SandboxTask.
 
     `source` is the bytes of the task's first input image when the sandbox holds them. Results
-    are drawn on request, not stored, so memory stays bounded whatever the traffic; a small cache
-    spares redrawing while the pipeline downloads them.
+    are drawn on request, not stored, so memory stays bounded whatever the traffic. The picture
+    depends only on what it is drawn from, so the cache is keyed by that, not by task: the
+    pipeline's download, and every task (or test) repeating a prompt, reuse one drawing.
     """
-    key = (task.task_id, index)
+    image = source_image(source) if source else None
+    size = output_size(task.model, task.input, input_size=image.size if image else None)
+    prompt, label = str(task.input.get("prompt", "")), task_label(task, index)
+    digest = hashlib.sha256(source).hexdigest() if image else ""
+    key = (task.model, prompt, index, task.image_count, size, label, digest)
     png = _cache.get(key)
     if png is None:
-        image = source_image(source) if source else None
-        size = output_size(task.model, task.input, input_size=image.size if image else None)
         png = artwork_png(
             model=task.model,
-            prompt=str(task.input.get("prompt", "")),
+            prompt=prompt,
             size=size,
             index=index,
             total=task.image_count,
-            label=task_label(task, index),
+            label=label,
             source=image,
         )
         _cache.put(key, png)

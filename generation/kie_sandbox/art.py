@@ -15,6 +15,7 @@ import io
 import math
 import random
 import textwrap
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,6 +52,7 @@ FONT_DIRS = (
 )
 FONT_FILES = {"bold": "DejaVuSans-Bold.ttf", "serif": "DejaVuSerif-Italic.ttf", "sans": "DejaVuSans.ttf"}
 WHITE, SOFT_WHITE = (250, 250, 248), (214, 214, 220)
+_TEXT_LOCK = threading.Lock()
 
 
 def style_for(model, prompt=""):
@@ -121,7 +123,8 @@ def _compose(model, prompt, size, index, label, source, caption):
         scrim(sketch)
     image = sketch.resize(size, Image.BICUBIC if size[0] >= small[0] else Image.LANCZOS)
     if words or label:
-        _caption(image, words, label, poster=style == "poster", ground=sketch)
+        with _TEXT_LOCK:  # the cached fonts' FreeType faces are not safe to share between threads
+            _caption(image, words, label, poster=style == "poster", ground=sketch)
     if transform == "cutout":
         image = _cut_out(image, small)
     return image
@@ -215,7 +218,8 @@ def _caption(image, words, label, *, poster, ground):
     width, height = image.size
     scale = math.sqrt(width * height)
     margin = round(min(width, height) * 0.06)
-    label_face = font("sans", max(10, round(scale * 0.022)))
+    label_size = max(10, round(scale * 0.022))
+    label_face = font("sans", label_size)
     draw = ImageDraw.Draw(image)
     if poster:
         ink = _ink(ground)
@@ -235,7 +239,7 @@ def _caption(image, words, label, *, poster, ground):
     bottom = height - margin
     if label:
         draw.text((margin, bottom), label, font=label_face, fill=SOFT_WHITE, anchor="ls")
-        bottom -= round(label_face.size * 1.9)
+        bottom -= round(label_size * 1.9)
     if words:
         text = words[0].upper() + words[1:]
         face, lines, size = _setting(

@@ -114,3 +114,15 @@ def test_seed_examples_is_idempotent_force_redraws_and_a_lost_file_is_drawn_agai
     default_storage.delete(fast.sample_image.name)
     assert seed_examples().startswith("Samples: drew 1 (google/imagen4-fast)")
     assert stored(fast) == first[fast.slug][1]  # same model, same prompt, same picture
+
+
+@pytest.mark.django_db
+def test_samples_are_served_to_anyone_but_nothing_else_in_their_folder(client, media):
+    AIModel.objects.exclude(slug="google/imagen4-fast").update(is_active=False)
+    seed_examples()
+    model = AIModel.objects.get(slug="google/imagen4-fast")
+    response = client.get(model.sample_image.url)
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(b"".join(response.streaming_content))).format == "WEBP"
+    Path(media, "samples", "stray.webp").write_bytes(stored(model))  # on disk, but no model's sample
+    assert client.get(model.sample_image.url.replace("google-imagen4-fast", "stray")).status_code == 404

@@ -55,7 +55,7 @@ WHITE, SOFT_WHITE = (250, 250, 248), (214, 214, 220)
 _TEXT_LOCK = threading.Lock()
 
 
-def style_for(model, prompt=""):
+def style_for(model):
     """Return the name of the painter for a KIE model id."""
     for prefix, style in STYLE_BY_MODEL:
         if model.startswith(prefix):
@@ -116,7 +116,7 @@ def _compose(model, prompt, size, index, label, source, caption):
     elif source is not None:
         sketch, style = ImageOps.fit(source.convert("RGB"), small, Image.BILINEAR), "cutout"
     else:
-        style = style_for(model, prompt)
+        style = style_for(model)
         sketch = STYLES[style](small[0], small[1], _rng(model, prompt, index), palette)
     words = prompt.strip() if caption and transform is None else ""
     if words and style != "poster":

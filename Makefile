@@ -18,6 +18,7 @@ $(STAMP): requirements.txt | $(PY)
 setup: $(STAMP)
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --no-input
 	DJANGO_DEBUG=1 $(PY) manage.py seed_catalog
+	DJANGO_DEBUG=1 $(PY) manage.py seed_examples
 
 run: setup
 	DJANGO_DEBUG=1 sh scripts/run.sh $(PY)

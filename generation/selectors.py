@@ -51,9 +51,11 @@ def generations_in_trash(*, user):
 
 def image_is_served(*, path):
     """Return True if `path` is a stored result image (or its thumbnail) whose generation is not in
-    the trash; anything else under the media folder is not served."""
+    the trash, or a model's sample image; anything else under the media folder is not served."""
     if not path:
         return False  # an image without a thumbnail has thumbnail=""
+    if path.startswith("samples/") and AIModel.objects.filter(sample_image=path).exists():
+        return True  # a model's sample picture is public, like the catalogue it illustrates
     return GenerationImage.objects.filter(
         Q(file=path) | Q(thumbnail=path), generation__deleted_at__isnull=True
     ).exists()

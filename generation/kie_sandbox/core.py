@@ -8,7 +8,7 @@ rate limit, signed callbacks, expiring file links. Tests drive it through attrib
 This module holds the state, the routing and the task timeline; the parts live beside it:
 validation.py (KIE's 422s), ratelimit.py (20 per 10 s), tasks.py (the record KIE reports),
 callbacks.py (signed delivery), files.py (links and uploads), faults.py (fail_next), server.py
-(HTTP), images.py (PNGs).
+(HTTP), images.py (result PNGs: sizes.py, art.py, painters.py, palette.py).
 """
 
 import heapq
@@ -26,7 +26,7 @@ from .billing import BillOverrides, PriceList, task_bill
 from .callbacks import Callback, CallbackSender
 from .faults import Faults, Forced
 from .files import FileHost, plain_reply
-from .images import task_png
+from .images import input_image_urls, task_png
 from .ratelimit import SlidingWindow
 from .server import Reply, SandboxHTTPServer, json_dumps, json_reply
 from .tasks import SandboxTask, callback_body, task_record
@@ -430,5 +430,6 @@ class KieSandbox:
             index = 0
         if not 1 <= index <= task.image_count:
             return plain_reply(404, "Not Found")
-        png = task_png(task, index)
+        urls = input_image_urls(task.input)
+        png = task_png(task, index, source=self._files.upload_content(urls[0]) if urls else None)
         return Reply(200, png, {"Content-Type": "image/png", "Cache-Control": "max-age=86400"})

@@ -187,6 +187,20 @@ class FileHost:
                 return True
         return False
 
+    def upload_content(self, url):
+        """Return the bytes of one of our upload links if it is valid and still held, else None."""
+        prefix = f"{self._public_base()}/uploads/"
+        if not isinstance(url, str) or not url.startswith(prefix):
+            return None
+        parts = urlsplit(url)
+        query = {name: found[-1] for name, found in parse_qs(parts.query).items()}
+        segments = parts.path.split("/")
+        if len(segments) <= 3 or self.links.status(parts.path, query) != 200:
+            return None
+        with self._lock:
+            upload = self.uploads.get(segments[2])
+        return upload.content if upload else None
+
     def prune(self, now):
         with self._lock:
             self.uploads.prune(now)

@@ -1,65 +1,93 @@
-"""Placeholder result images: the prompt drawn on a colour picked from the prompt's hash."""
+"""Result images of finished sandbox tasks, drawn on request at the size the task's inputs ask for.
+
+The size comes from sizes.output_size (resolution, quality, aspect ratio, named sizes…), the
+picture from art.artwork_png; a task's first input image, when it is one of the sandbox's own
+uploads, is the picture an edit model works on.
+"""
 
 import hashlib
-import io
-import textwrap
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 
-from PIL import Image, ImageDraw, ImageFont
+from .art import artwork_png, source_image
+from .sizes import output_size
 
-from generation.aspect import aspect_ratio_parse
-
-LONG_SIDE = 512
-
-
-def image_size(aspect):
-    """Return (width, height) with a 512 px long side for "16:9", "portrait_4_3", "auto"…"""
-    w, h = aspect_ratio_parse(aspect)
-    if w >= h:
-        return LONG_SIDE, max(1, round(LONG_SIDE * h / w))
-    return max(1, round(LONG_SIDE * w / h)), LONG_SIDE
+# Fields of the seed schemas that carry input images, in the order KIE reads them.
+IMAGE_FIELDS = ("image_urls", "input_urls", "image_input", "reference_image_urls", "image_url", "image")
+# Drawn results kept for the pipeline's download; a 4K PNG is about 1 MB, so this holds dozens.
+CACHE_BYTES = 48 * 1024 * 1024
 
 
-def _colours(prompt):
-    digest = hashlib.sha256(prompt.encode()).digest()
-    background = tuple(40 + b % 176 for b in digest[:3])
-    luminance = 0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]
-    ink = (20, 20, 20) if luminance > 140 else (245, 245, 245)
-    return background, ink
+def input_image_urls(data):
+    """Return the input image URLs of a createTask `input`, first field first."""
+    urls = []
+    for name in IMAGE_FIELDS:
+        value = data.get(name)
+        for url in value if isinstance(value, list) else [value]:
+            if isinstance(url, str) and url:
+                urls.append(url)
+    return urls
 
 
-def placeholder_png(*, prompt, aspect="1:1", index=1, total=1, model=""):
-    """Return PNG bytes showing the wrapped prompt, the model and "index/total"."""
-    width, height = image_size(aspect)
-    background, ink = _colours(prompt)
-    image = Image.new("RGB", (width, height), background)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=18)
-    small = ImageFont.load_default(size=13)
-    margin = 20
-    columns = max(10, (width - 2 * margin) // 10)
-    lines = textwrap.wrap(prompt, width=columns)[: max(1, (height - 80) // 24)]
-    y = margin
-    for line in lines:
-        draw.text((margin, y), line, fill=ink, font=font)
-        y += 24
-    footer = f"KIE sandbox · {model} · {index}/{total}"
-    draw.text((margin, height - margin - 14), footer, fill=ink, font=small)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+class PngCache:
+    """The latest drawn PNGs by key, forgetting the oldest beyond `limit` bytes in all."""
+
+    def __init__(self, limit=CACHE_BYTES):
+        self.limit = limit
+        self._items = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key, png):
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = png
+            self._bytes += len(png)
+            while self._bytes > self.limit and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
 
 
-@lru_cache(maxsize=64)
-def _cached_png(prompt, aspect, index, total, model):
-    return placeholder_png(prompt=prompt, aspect=aspect, index=index, total=total, model=model)
+_cache = PngCache()
 
 
-def task_png(task, index):
-    """Return image `index` of a finished SandboxTask, in its `aspect_ratio` (or `image_size`).
+def task_label(task, index):
+    """The small line under the prompt: where the image came from, and which of the set it is."""
+    count = f" · {index}/{task.image_count}" if task.image_count > 1 else ""
+    return f"KIE sandbox · {task.model}{count}"
 
-    Results are drawn on request, not stored, so memory stays bounded whatever the traffic; a
-    small cache spares redrawing while the pipeline downloads them.
+
+def task_png(task, index, source=None):
+    """Return PNG bytes of image `index` of a finished SandboxTask.
+
+    `source` is the bytes of the task's first input image when the sandbox holds them. Results
+    are drawn on request, not stored, so memory stays bounded whatever the traffic. The picture
+    depends only on what it is drawn from, so the cache is keyed by that, not by task: the
+    pipeline's download, and every task (or test) repeating a prompt, reuse one drawing.
     """
-    aspect = str(task.input.get("aspect_ratio") or task.input.get("image_size") or "1:1")
-    return _cached_png(str(task.input.get("prompt", "")), aspect, index, task.image_count, task.model)
+    image = source_image(source) if source else None
+    size = output_size(task.model, task.input, input_size=image.size if image else None)
+    prompt, label = str(task.input.get("prompt", "")), task_label(task, index)
+    digest = hashlib.sha256(source).hexdigest() if image else ""
+    key = (task.model, prompt, index, task.image_count, size, label, digest)
+    png = _cache.get(key)
+    if png is None:
+        png = artwork_png(
+            model=task.model,
+            prompt=prompt,
+            size=size,
+            index=index,
+            total=task.image_count,
+            label=label,
+            source=image,
+        )
+        _cache.put(key, png)
+    return png

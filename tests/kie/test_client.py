@@ -232,7 +232,7 @@ def test_result_images_download_as_png_of_the_aspect_ratio(client):
     record = wait_finished(client, client.create_task(model="google/imagen4-fast", input=INPUT))
     content, content_type = client.download(url=record.result_urls[0], max_bytes=5_000_000)
     assert content_type == "image/png"
-    assert Image.open(io.BytesIO(content)).size == (512, 288)
+    assert Image.open(io.BytesIO(content)).size == (1024, 576)  # 16:9 at 1K
 
 
 def test_download_over_size_cap_is_refused(client):

@@ -22,7 +22,7 @@ def _latency(value):
 
 
 class Command(BaseCommand):
-    help = "Run the KIE simulator (KIE's HTTP API, placeholder images, signed callbacks) until stopped."
+    help = "Run the KIE simulator (KIE's HTTP API, sized pictures, signed callbacks) until stopped."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")

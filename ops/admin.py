@@ -6,9 +6,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from artio.admin_base import ReadOnlyAdmin
+from catalog.admin.ai_models import AIModelAdmin
+from catalog.models import AIModel
 
 from .models import Alert, AlertSettings
-from .views import overview_view
+from .views import overview_view, trial_view
 
 # Extends generation's index (KIE status banner) with a link to the overview.
 admin.site.index_template = "ops/admin/index.html"
@@ -77,3 +79,30 @@ class AlertAdmin(ReadOnlyAdmin):
         if alert.is_open:
             return format_html("<strong>{}</strong>", "open")
         return f"resolved {alert.resolved_at:%Y-%m-%d %H:%M}"
+
+
+# The catalogue's model admin, with a "Test generation" button and action. The run needs generation's
+# pipeline, which catalog may not import; ops sits above both.
+admin.site.unregister(AIModel)
+
+
+@admin.register(AIModel)
+class AIModelWithTrialAdmin(AIModelAdmin):
+    change_form_template = "ops/admin/aimodel_change_form.html"
+    actions = ["test_generation"]
+
+    def get_urls(self):
+        trial = self.admin_site.admin_view(
+            lambda request, model_id: trial_view(request, self.admin_site, model_id)
+        )
+        return [
+            path("<int:model_id>/test-generation/", trial, name="catalog_aimodel_trial"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Run a test generation (one, charged to your account)")
+    def test_generation(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one model to test.", level="warning")
+            return None
+        return redirect(reverse("admin:catalog_aimodel_trial", args=[queryset.get().pk]))

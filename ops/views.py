@@ -1,15 +1,24 @@
 """Admin views of ops: the operator overview (HTML, and each of its tables as CSV)."""
 
 import csv
+import json
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.contrib import messages
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
+from artio.errors import ArtioError
+from billing.selectors import account_get
+from catalog.models import AIModel
 from catalog.money import usd_cents, usd_dollars
 
 from . import charts
 from .overview import PRESETS, PeriodInvalid, overview_build, period_from_params
+from .trial import trial_input, trial_run
 
 CSV_TABLES = ("models", "days", "revenue", "refunds", "alerts")
 
@@ -223,3 +232,62 @@ def overview_view(request, admin_site):
         },
     }
     return TemplateResponse(request, "ops/admin/overview.html", context)
+
+
+# --- The catalogue's "test generation" ---------------------------------------------------------------
+
+
+def _trial_data(text):
+    try:
+        data = json.loads(text or "{}")
+    except ValueError as exc:
+        raise ValueError(f"The input is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise ValueError("The input must be a JSON object.")
+    return data
+
+
+def trial_view(request, admin_site, model_id):
+    """GET: the input a test run of the model will send, editable. POST: run it once; link the result."""
+    model = get_object_or_404(AIModel.objects.prefetch_related("prices"), pk=model_id)
+    text = json.dumps(trial_input(model.input_schema), indent=2, ensure_ascii=False)
+    error = None
+    if request.method == "POST":
+        text = request.POST.get("input", "")
+        try:
+            generation = trial_run(model=model, user=request.user, data=_trial_data(text))
+        except ValueError as exc:
+            error = str(exc)
+        except ArtioError as exc:
+            details = "; ".join(
+                f"{k}: {', '.join(map(str, v))}"
+                for k, v in (exc.details or {}).items()
+                if isinstance(v, list)
+            )
+            error = exc.message + (f" ({details})" if details else "")
+        else:
+            messages.success(
+                request,
+                format_html(
+                    "Test generation {} of {} queued and charged {} credits to your account. "
+                    '<a href="{}">See the result</a> (or <a href="{}">in the admin</a>).',
+                    generation.public_id,
+                    model.slug,
+                    generation.credits_charged,
+                    generation.get_absolute_url(),
+                    reverse("admin:generation_generation_change", args=[generation.pk]),
+                ),
+            )
+            return redirect(reverse("admin:catalog_aimodel_change", args=[model.pk]))
+    context = {
+        **admin_site.each_context(request),
+        "title": f"Test generation: {model.name}",
+        "opts": AIModel._meta,
+        "original": model,
+        "model": model,
+        "input_text": text,
+        "error": error,
+        "account": account_get(user=request.user),
+        "prices": list(model.prices.all()),
+    }
+    return TemplateResponse(request, "ops/admin/trial.html", context, status=400 if error else 200)

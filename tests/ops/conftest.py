@@ -13,7 +13,7 @@ from generation.models import Generation, Status, public_id_new
 
 @pytest.fixture
 def make_generations(make_user):
-    """Return make(n, model=slug, status=…, age=timedelta, seconds=…, kie=Decimal|None, …): bulk-created rows."""
+    """Return make(n, slug=…, status=…, age=…, seconds=…, kie=Decimal or None, …): bulk-created rows."""
     owner = make_user("owner@example.com")
     account = account_for_user(user=owner)
 

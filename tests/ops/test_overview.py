@@ -1,8 +1,8 @@
 """The operator overview: figures per model and in total, money, the KIE balance, CSV, constant queries."""
 
 import csv
-import os
 import io
+import os
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 

@@ -435,6 +435,18 @@ def analysis(results):
             "and the KIE simulator. More completion workers (`ARTIO_Q_WORKERS`) or a second worker "
             "host raise it."
         )
+    ov = p.get("overview")
+    if ov and ov["month"]["p95_ms"] >= ov["target_ms"]:
+        lines.append(
+            f"- **Operator overview (p95 {_f(ov['month']['p95_ms'])} ms at {ov['generations']:,} "
+            f"generations; target {ov['target_ms']} ms).** The page runs {ov['statements']} statements "
+            "whatever the volume, but two of them read every generation of the period: the GROUP BY "
+            "(model, day) and the medians (PERCENTILE_CONT sorts each model's durations). Both walk the "
+            "whole heap row (the wide `input` and `kie_record` come before the timestamps), so they cost "
+            "CPU per row on cores shared with everything else. A covering index on `created_at` "
+            "(INCLUDE model, status, credits, KIE cost, completed_at) would let both be index-only scans; "
+            "a per-day rollup kept by the alert check would make the page independent of volume."
+        )
     if results["wall_seconds"] >= 600:
         lines.append(f"- **Run time ({_f(results['wall_seconds'] / 60, 1)} min).** See the time per part.")
     if not lines:

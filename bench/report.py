@@ -443,9 +443,9 @@ def analysis(results):
             "whatever the volume, but two of them read every generation of the period: the GROUP BY "
             "(model, day) and the medians (PERCENTILE_CONT sorts each model's durations). Both walk the "
             "whole heap row (the wide `input` and `kie_record` come before the timestamps), so they cost "
-            "CPU per row on cores shared with everything else. A covering index on `created_at` "
-            "(INCLUDE model, status, credits, KIE cost, completed_at) would let both be index-only scans; "
-            "a per-day rollup kept by the alert check would make the page independent of volume."
+            "CPU per row on cores shared with everything else (a covering index on `created_at` made "
+            "no difference in a trial). A per-day rollup, kept by the scheduled alert check, would make "
+            "the page independent of volume."
         )
     if results["wall_seconds"] >= 600:
         lines.append(f"- **Run time ({_f(results['wall_seconds'] / 60, 1)} min).** See the time per part.")

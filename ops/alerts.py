@@ -106,7 +106,7 @@ def model_findings(*, conf, now):
     for model_id, slug, name, failed, finished in failing_models(conf=conf, now=now):
         message = f"{name} ({slug}): {failed} of {finished} jobs failed in the last hour."
         if conf.auto_pause and model_pause(
-            model_id=model_id, reason="It is failing often at the moment; we have paused it"
+            model_id=model_id, reason="failing often at KIE at the moment"
         ):
             message += " Paused automatically; reactivate it in the catalogue when it works again."
         findings.append(Finding(AlertKind.MODEL_FAILING, slug, message))

@@ -105,9 +105,7 @@ def model_findings(*, conf, now):
     findings = []
     for model_id, slug, name, failed, finished in failing_models(conf=conf, now=now):
         message = f"{name} ({slug}): {failed} of {finished} jobs failed in the last hour."
-        if conf.auto_pause and model_pause(
-            model_id=model_id, reason="failing often at KIE at the moment"
-        ):
+        if conf.auto_pause and model_pause(model_id=model_id, reason="failing often at KIE at the moment"):
             message += " Paused automatically; reactivate it in the catalogue when it works again."
         findings.append(Finding(AlertKind.MODEL_FAILING, slug, message))
     return findings

@@ -90,6 +90,7 @@ def test_retail_from_kie_refuses_a_non_positive_factor(staff, factor):
 def test_input_schema_clean_refuses_a_malformed_schema_or_a_missing_count_field():
     with pytest.raises(ValidationError, match="not valid"):
         input_schema_clean(schema={"type": "object", "properties": {"x": {"type": "nope"}}})
+
     def schema(name, kind):
         props = {name: {"type": kind, "title": name}}
         return {"type": "object", "additionalProperties": False, "properties": props}

@@ -111,6 +111,7 @@ def test_test_generation_runs_an_inactive_model_once_on_the_staff_account(
 
     run_until_terminal(generation)
     assert generation.status == Status.SUCCEEDED
+    assert admin_client.get(generation.get_absolute_url()).status_code == 200  # the linked result page
     charge = LedgerEntry.objects.get(kind=LedgerKind.GENERATION_CHARGE, reference=generation.public_id)
     assert charge.account_id == account.pk and charge.amount == -generation.credits_charged
     assert ledger_audit() == []

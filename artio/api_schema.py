@@ -17,6 +17,7 @@ ERROR_CODES = (
     "idempotency_key_reused",
     "rate_limited",
     "provider_unavailable",
+    "model_paused",
 )
 OPEN_VALUES_NOTE = (
     'New values may be added within v1 without notice (docs/api.md, "Versioning"): accept any '

@@ -9,6 +9,7 @@ with `manage.py audit_ledger` afterwards):
 5. a backlog of 1,000 dispatched by the workers scripts/run.sh starts, to the KIE simulator with
    callbacks on: createTask rate against the cap, 429s, and store lag per generation;
    then the gallery (bench/gallery.py) and a profile of the create request;
+   then the operator overview at 100,000 generations (bench/overview.py);
 4. the same create vs balance at 1, 8 and 32 connections on the embedded default (SQLite).
 
 The workers are stopped during parts 1–4 (nothing is dispatched, no callback comes), so the API is
@@ -282,6 +283,11 @@ def main():
             flush=True,
         )
         audit("gallery and profile")
+        from bench import overview
+
+        print("operator overview at 100,000 generations, over HTTP", flush=True)
+        results["parts"]["overview"] = overview.main(base_url=base_url, n=10_000 if QUICK else 100_000)
+        audit("overview")
         web.stop()
         web = None
 

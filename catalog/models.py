@@ -41,7 +41,9 @@ class AIModel(models.Model):
     """One KIE model as Artio sells it."""
 
     slug = models.CharField(max_length=100, unique=True, help_text="Public id, e.g. google/imagen4-fast.")
-    kie_model = models.CharField("KIE model id", max_length=100, help_text="The id sent to KIE's createTask.")
+    kie_model = models.CharField(
+        "KIE model id", max_length=100, unique=True, help_text="The id sent to KIE's createTask."
+    )
     name = models.CharField(max_length=100)
     family = models.CharField(max_length=20, choices=Family.choices)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -65,6 +67,22 @@ class AIModel(models.Model):
             "staff accounts, and only them, switch it off for this model; our KIE account pays for "
             "and answers for every image."
         ),
+    )
+
+    # Paused (is_active off) by staff or by ops' failure-rate alert: users who reach it (a bookmark, the
+    # API) are told why and which model to use instead, rather than "no such model".
+    paused_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Shown to users while the model is inactive, e.g. 'Failing often at KIE'.",
+    )
+    use_instead = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The model users are pointed to while this one is paused.",
     )
 
     # One example of what the model draws, shown in the model picker and on the landing page. Made at

@@ -51,6 +51,48 @@ def schema_check(schema):
         raise SchemaError(f"Required fields without a property: {', '.join(missing)}.")
 
 
+# What KIE's Market models take as input: flat objects of snake_case fields (docs/reference/kie-api.md §7).
+KIE_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+KIE_FIELD_TYPES = ("string", "integer", "number", "boolean", "array")
+KIE_ITEM_TYPES = ("string", "integer", "number")
+
+
+def _property_problems(name, prop):
+    """Return what KIE would not accept in one input property (a list of sentences)."""
+    if not KIE_FIELD_NAME.fullmatch(name):
+        return [f"{name!r}: KIE's field names are lower-case letters, digits and underscores."]
+    if not isinstance(prop, dict):
+        return [f"{name!r}: must be an object describing the field."]
+    problems = []
+    kind = prop.get("type")
+    if kind not in KIE_FIELD_TYPES:
+        problems.append(
+            f'{name!r}: "type" must be one of {", ".join(KIE_FIELD_TYPES)} (KIE takes flat inputs).'
+        )
+    if kind == "array" and (prop.get("items") or {}).get("type") not in KIE_ITEM_TYPES:
+        problems.append(f'{name!r}: an array needs "items" of type string, integer or number.')
+    if not prop.get("title"):
+        problems.append(f'{name!r}: needs a "title" (the web form\'s label).')
+    marker = prop.get(KIE_TYPE)
+    if marker is not None and (marker != "string" or kind not in ("integer", "number", "boolean")):
+        problems.append(f'{name!r}: "{KIE_TYPE}" may only be "string", on an integer, number or boolean.')
+    if "default" in prop and not problems:
+        errors = list(Draft202012Validator(prop).iter_errors(prop["default"]))
+        if errors:
+            problems.append(f"{name!r}: the default {prop['default']!r} does not fit: {errors[0].message}.")
+    return problems
+
+
+def kie_schema_problems(schema):
+    """Return what KIE would refuse in a (valid JSON Schema) input schema: [] when it is fit to send."""
+    problems = []
+    if schema.get("additionalProperties") is not False:
+        problems.append('Set "additionalProperties": false, so only the listed fields ever reach KIE.')
+    for name, prop in schema.get("properties", {}).items():
+        problems += _property_problems(name, prop)
+    return problems
+
+
 class UrlRefused(ValueError):
     """The link may not go to KIE; the message is fit for the person who typed it."""
 

@@ -44,6 +44,23 @@ def model_for_charge(*, slug):
     return memo_get(CATALOG, slug, lambda: models_active().filter(slug=slug).first())
 
 
+def model_paused_notice(*, slug):
+    """Return what to tell a user who asked for a paused model ("… is paused: why. Use X instead."),
+    or "" when `slug` is active or not paused. Read only after the active lookup missed: one query."""
+    model = (
+        AIModel.objects.filter(slug=slug, is_active=False)
+        .exclude(paused_reason="")
+        .select_related("use_instead")
+        .first()
+    )
+    if model is None:
+        return ""
+    notice = f"{model.name} is paused: {model.paused_reason.rstrip('.')}."
+    if model.use_instead is not None and model.use_instead.is_active:
+        notice += f" Use {model.use_instead.name} ({model.use_instead.slug}) instead."
+    return notice
+
+
 @dataclass(frozen=True)
 class FamilyGroup:
     family: str

@@ -10,7 +10,7 @@ from jsonschema.exceptions import SchemaError
 from artio.memo import memo_bump
 
 from .models import AIModel, CatalogSettings, CreditPack, Price, PriceChange
-from .schemas import schema_check
+from .schemas import kie_schema_problems, schema_check
 from .seed import SEED_MODELS, SEED_PACKS
 from .selectors import CATALOG
 
@@ -179,6 +179,9 @@ def input_schema_clean(*, schema, count_field="", variant_field=""):
         schema_check(schema)
     except SchemaError as exc:
         raise ValidationError(f"Input schema is not valid: {exc.message}", code="invalid_schema") from None
+    problems = kie_schema_problems(schema)
+    if problems:
+        raise ValidationError([ValidationError(text, code="invalid_schema") for text in problems])
     properties = schema["properties"]
     for label, field in (("count field", count_field), ("variant field", variant_field)):
         if field and field not in properties:

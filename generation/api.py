@@ -72,7 +72,11 @@ COMMON_ERRORS = [
     (409, "`idempotency_in_progress`: a request with this Idempotency-Key is still running; retry."),
     (422, "`idempotency_key_reused`: this Idempotency-Key was used with a different body."),
     (429, "`rate_limited`: over the key's request rate; see Retry-After."),
-    (503, "`provider_unavailable`: generation is paused (e.g. the provider is out of credits)."),
+    (
+        503,
+        "`provider_unavailable`: generation is paused (e.g. the provider is out of credits); "
+        "`model_paused`: staff paused this model, the message names the one to use instead.",
+    ),
 ]
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,

@@ -23,7 +23,7 @@ from billing.services import account_for_user, credits_charge, key_spend_take, s
 from catalog import pricing
 from catalog.models import Plan
 from catalog.schemas import InputInvalid, content_filter_optional_for, image_fields, validate_input
-from catalog.selectors import model_for_charge
+from catalog.selectors import model_for_charge, model_paused_notice
 
 from . import kie, pipeline, storage
 from .models import TERMINAL_STATUSES, Generation, GenerationImage, Status, public_id_new
@@ -37,6 +37,10 @@ class InputError(ArtioError):
 
 class ModelNotFound(ArtioError):
     code, http_status = "not_found", 404
+
+
+class ModelPaused(ArtioError):
+    code, http_status = "model_paused", 503
 
 
 class PlanRequired(ArtioError):
@@ -127,6 +131,9 @@ def uploads_send(*, uploads, fields):
 def _model_get(*, slug):
     model = model_for_charge(slug=slug)
     if model is None:
+        notice = model_paused_notice(slug=slug)
+        if notice:
+            raise ModelPaused(notice)
         raise ModelNotFound(f"There is no model called {slug!r}.")
     return model
 
@@ -215,6 +222,7 @@ def generation_create(
     account=None,
     on_created=None,
     api_key=None,
+    staff_test_model=None,
 ):
     """Validate, charge and create a generation, and queue its dispatch (seen by workers on commit).
 
@@ -226,11 +234,15 @@ def generation_create(
     maybe unsaved); it is read only when not given. `on_created(generation)` runs inside the write
     transaction, after the row exists: what it writes commits with the charge, or neither does.
     `api_key` (the partner API's ApiKey) counts the charge against its monthly cap (SpendCapReached).
+    `staff_test_model`: the admin's "test generation" runs this AIModel, active or not and whatever
+    the staff member's plan, charged to their account like any other generation.
     """
-    model = _model_get(slug=model_slug)
+    staff_test = staff_test_model is not None and user.is_staff
+    model = staff_test_model if staff_test else _model_get(slug=model_slug)
     if account is None or account.pk is None:
         account = account_for_user(user=user)
-    _plan_check(model=model, account=account)
+    if not staff_test:
+        _plan_check(model=model, account=account)
     if _dispatch_paused():
         raise ProviderUnavailable(
             "Image generation is paused for a moment; nothing was charged. Try again soon."

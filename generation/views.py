@@ -29,7 +29,7 @@ from django.views.static import serve
 from artio.errors import ArtioError
 from billing.selectors import account_get
 from catalog.models import Family
-from catalog.selectors import model_for_charge
+from catalog.selectors import model_for_charge, model_paused_notice
 
 from . import kie, pipeline, selectors, services
 from .forms import GenerationForm, form_query_data
@@ -99,6 +99,10 @@ def generate(request):
     source = request.POST if request.method == "POST" else request.GET
     status, error, form = 200, None, None
     model = model_for_charge(slug=source.get("model", ""))
+    if model is None and source.get("model"):
+        # A paused model (ops' alerts, or staff) says why and names the one to use instead.
+        notice = model_paused_notice(slug=source["model"])
+        error = services.ModelPaused(notice) if notice else None
     if request.method == "POST" and model is not None:
         form = GenerationForm(request.POST, request.FILES, model=model, user=request.user)
         if form.is_valid():

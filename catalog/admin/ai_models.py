@@ -61,6 +61,14 @@ class AIModelAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "kie_model", "family", "kind", "description"]}),
         ("Availability", {"fields": ["min_plan", "is_active", "sort_order", "typical_seconds"]}),
         (
+            "While paused (inactive)",
+            {
+                "fields": ["paused_reason", "use_instead"],
+                "description": "Users who reach an inactive model with a reason are told it and sent "
+                "to the model to use instead. Reactivating clears the reason.",
+            },
+        ),
+        (
             "Input and pricing rules",
             {"fields": ["count_field", "variant_field", "images_per_task", "input_schema"]},
         ),
@@ -99,6 +107,8 @@ class AIModelAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
+        if obj.is_active:
+            obj.paused_reason = ""  # back in service: no stale reason for the next pause
         super().save_model(request, obj, form, change)
         # Quotes and charges read models from memory (catalog.selectors.model_for_charge).
         memo_bump(selectors.CATALOG)

@@ -1,6 +1,7 @@
 """Admin forms: clear messages for bad money values and unusable input schemas."""
 
 import json
+import re
 from decimal import Decimal
 
 from django import forms
@@ -8,6 +9,9 @@ from django.core.exceptions import ValidationError
 
 from catalog import services
 from catalog.models import AIModel, CreditPack, Price
+
+# KIE's model ids: "google/imagen4-fast", "nano-banana-pro", "gpt-image/1.5-text-to-image".
+KIE_MODEL_ID = re.compile(r"[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*")
 
 CREDIT_ERRORS = {
     "invalid": "Retail credits must be a whole number of credits (no fractions).",
@@ -52,10 +56,29 @@ class AIModelForm(forms.ModelForm):
             "typical_seconds",
             "content_filter_optional",
             "input_schema",
+            "paused_reason",
+            "use_instead",
         ]
+
+    def clean_kie_model(self):
+        value = self.cleaned_data["kie_model"].strip()
+        if not KIE_MODEL_ID.fullmatch(value):
+            raise ValidationError(
+                "A KIE model id is lower-case letters, digits, '.', '_' and '-', in parts separated by '/' "
+                "(e.g. google/imagen4-fast), as KIE's model pages name it."
+            )
+        taken = AIModel.objects.filter(kie_model=value).exclude(pk=self.instance.pk).first()
+        if taken is not None:
+            raise ValidationError(f"{taken.name} ({taken.slug}) already uses the KIE model id {value!r}.")
+        return value
 
     def clean(self):
         cleaned = super().clean()
+        use_instead = cleaned.get("use_instead")
+        if use_instead is not None and self.instance.pk and use_instead.pk == self.instance.pk:
+            self.add_error(
+                "use_instead", "Choose another model: users are sent there while this one is paused."
+            )
         if "input_schema" in cleaned:
             try:
                 services.input_schema_clean(

@@ -90,9 +90,17 @@ def test_retail_from_kie_refuses_a_non_positive_factor(staff, factor):
 def test_input_schema_clean_refuses_a_malformed_schema_or_a_missing_count_field():
     with pytest.raises(ValidationError, match="not valid"):
         input_schema_clean(schema={"type": "object", "properties": {"x": {"type": "nope"}}})
+
+    def schema(name, kind):
+        props = {name: {"type": kind, "title": name}}
+        return {"type": "object", "additionalProperties": False, "properties": props}
+
     with pytest.raises(ValidationError, match="count field 'num_images'"):
-        input_schema_clean(schema={"type": "object", "properties": {"prompt": {}}}, count_field="num_images")
-    input_schema_clean(schema={"type": "object", "properties": {"num_images": {}}}, count_field="num_images")
+        input_schema_clean(schema=schema("prompt", "string"), count_field="num_images")
+    input_schema_clean(schema=schema("num_images", "integer"), count_field="num_images")
+    # Valid JSON Schema, but not what KIE takes (ops' catalogue checks): an untyped field.
+    with pytest.raises(ValidationError, match='"type" must be one of'):
+        input_schema_clean(schema={"type": "object", "additionalProperties": False, "properties": {"x": {}}})
 
 
 @pytest.mark.django_db

@@ -27,9 +27,8 @@ def schedule_delete(apps, schema_editor):
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
+        ('ops', '0001_overview_alerts'),
         ('catalog', '0004_sample_image'),
         ('generation', '0010_kie_task'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

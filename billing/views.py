@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -180,6 +181,16 @@ def card_forget(request):
     autotopup.card_forget(user=request.user)
     messages.success(request, "The saved card is forgotten and automatic top-up is off.")
     return redirect(reverse("billing") + "#auto-topup")
+
+
+@login_required
+@require_GET
+def nav_balance(request):
+    """The header's balance figure alone: base.html swaps it in when the balance may have changed."""
+    balance = selectors.account_nav_for_user(user_id=request.user.pk)
+    response = HttpResponse(intcomma(balance[0] if balance else 0), content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

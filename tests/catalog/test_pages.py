@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import AIModel, CreditPack, Family, Kind, Price
+from catalog.money import usd_unit
 from tests.catalog.test_seed import SEED_PRICES
 
 
@@ -106,10 +107,10 @@ def test_pricing_lists_every_seed_price_with_dollars_and_plan(client):
         assert family in body
     for price in Price.objects.select_related("model"):
         assert price.model.slug in body
-    # Flux-2 Flex 2K: 24 credits = $0.24 at the base rate.
+    # Flux-2 Flex 2K: 24 credits = 24¢ at the base rate (the price of one image is written in cents).
     assert "<strong>24</strong>" in body
-    assert "$0.24" in body
-    assert "$0.02" in body  # Recraft remove background, 2 credits
+    assert "24¢" in body
+    assert "2¢" in body  # Recraft remove background, 2 credits
     assert "per run (6 images)" in body  # Grok Imagine
     assert 'class="plan plan--premium">Premium' in body
 
@@ -119,9 +120,9 @@ def test_pricing_shows_all_25_seed_prices_with_the_seed_credits_and_dollars(clie
     parser = PriceRows()
     parser.feed(client.get(reverse("pricing")).content.decode())
 
-    # At the base rate (1 credit = $0.01) the seed's credits are also its cents.
+    # At the base rate (1 credit = 1¢) the seed's credits are also its cents.
     assert parser.rows == {
-        key: (credits, f"${Decimal(credits) / 100:.2f}") for key, credits in SEED_PRICES.items()
+        key: (credits, usd_unit(Decimal(credits) / 100)) for key, credits in SEED_PRICES.items()
     }
 
 
@@ -130,9 +131,9 @@ def test_pricing_shows_credit_packs_with_per_credit_price(client):
     body = client.get(reverse("pricing")).content.decode()
     assert "$25.00" in body
     assert "2600" in body
-    assert "$0.0096 per credit" in body  # $25 / 2600
+    assert "0.96¢ per credit" in body  # $25 / 2600
     assert "+4% bonus" in body
-    assert "$0.0100 per credit" in body  # the $5 pack, no bonus
+    assert "1¢ per credit" in body  # the $5 pack, no bonus
 
 
 @pytest.mark.django_db
@@ -149,7 +150,7 @@ def test_pricing_hides_inactive_models_and_packs(client):
 def test_pricing_follows_staff_price_edits(client):
     Price.objects.filter(model__slug="google/imagen4-ultra").update(credits=15)
     body = client.get(reverse("pricing")).content.decode()
-    assert "$0.15" in body
+    assert "15¢" in body
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ from catalog.services import catalog_seed
 
 @pytest.fixture
 def history():
-    """Return history(user): a ledger with every kind of row a user sees, one paid and one abandoned checkout."""
+    """Return history(user): a ledger of each kind of row a user sees, a paid and an abandoned checkout."""
     catalog_seed()  # transactional tests flush what the seed migration filled
 
     def make(user):

@@ -38,6 +38,12 @@ def no_sideways_scroll(tab):
     assert width <= tab.viewport_size["width"], f"the page scrolls sideways ({width}px)"
 
 
+def open_swagger(tab, live_server):
+    # Swagger UI's bundle is large and the CI machine is busy: give it time to draw.
+    tab.goto(f"{live_server.url}/api/docs/", wait_until="domcontentloaded", timeout=60_000)
+    tab.locator(".opblock").first.wait_for(timeout=60_000)
+
+
 def swagger_shot(tab, name):
     """Swagger UI's own markup fails axe (nested controls, contrast) and is not ours: check our header."""
     from axe_playwright_python.sync_playwright import Axe
@@ -71,8 +77,7 @@ def test_public_pages(tab, live_server, history):
     tab.goto(f"{live_server.url}/accounts/login/")
     shot(tab, "login")
 
-    tab.goto(f"{live_server.url}/api/docs/")
-    tab.locator(".opblock").first.wait_for()
+    open_swagger(tab, live_server)
     swagger_shot(tab, "swagger")
     tab.get_by_role("link", name="← Back to Artio").click()
     tab.wait_for_url(f"{live_server.url}/")
@@ -98,8 +103,7 @@ def test_signed_in_pages(tab, live_server, client, alice, history):
     tab.get_by_role("link", name="API reference").first.wait_for()
     shot(tab, "api-keys")
 
-    tab.goto(f"{live_server.url}/api/docs/")
-    tab.locator(".opblock").first.wait_for()
+    open_swagger(tab, live_server)
     swagger_shot(tab, "swagger-signed-in")
     tab.get_by_role("link", name="Your API keys").click()
     tab.wait_for_url("**/account/api-keys/")

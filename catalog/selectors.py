@@ -165,7 +165,7 @@ def price_history(*, model):
 
 @dataclass(frozen=True)
 class Showcase:
-    """What the landing page shows: the families with each model's cheapest image, and the cheapest overall."""
+    """What the landing page shows: families with each model's cheapest image, and the cheapest overall."""
 
     families: list
     from_usd: Decimal | None  # the cheapest image in the catalogue, in USD at the base rate

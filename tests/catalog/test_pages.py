@@ -72,7 +72,7 @@ def queries_for(client, url):
 @pytest.mark.parametrize(
     ("url_name", "queries"),
     [
-        ("home", 2),  # models, their prices
+        ("home", 3),  # models, their prices, the base rate (for "from 4¢ an image")
         ("pricing", 5),  # models, prices, packs, settings, subscription plans
     ],
 )
@@ -161,7 +161,7 @@ def test_home_says_what_artio_is_shows_families_and_invites_sign_up(client):
         assert family in body
     assert reverse("account_signup") in body
     assert "Imagen 4 Fast" in body
-    assert "from <strong>4</strong> credits per image" in body
+    assert "Text to image · from 4¢ · ~10 s" in body  # Imagen 4 Fast, 4 credits an image
 
 
 @pytest.mark.django_db
@@ -169,4 +169,4 @@ def test_home_offers_generate_to_signed_in_users(client, alice):
     client.force_login(alice)
     body = client.get(reverse("home")).content.decode()
     assert reverse("generate") in body
-    assert "Start generating" in body
+    assert "Open the studio" in body

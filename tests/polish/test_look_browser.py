@@ -4,7 +4,9 @@ Every state goes through look(): a screenshot for people to judge and an axe-cor
 """
 
 import pytest
+from playwright.sync_api import expect
 
+from billing import services
 from tests.fixtures_browser import look
 
 WIDTHS = {390: 844, 768: 1024, 1280: 900}
@@ -98,6 +100,18 @@ def test_signed_in_pages(tab, live_server, client, alice, history):
     assert "Credits added by Artio" in history_table.inner_text()
     assert "INTERNAL" not in tab.content()
     shot(tab, "billing")
+
+    # A refund elsewhere (a failed generation): the header catches up on balance-changed, and when
+    # the tab is shown again, without a reload.
+    account = services.account_for_user(user=alice)
+    balance = tab.locator("#nav-balance")
+    expect(balance).to_have_text("1,060")
+    services.credits_refund(account_id=account.pk, amount=7, reference="gen_late")
+    tab.evaluate("document.body.dispatchEvent(new CustomEvent('balance-changed'))")
+    expect(balance).to_have_text("1,067")
+    services.credits_refund(account_id=account.pk, amount=3, reference="gen_later")
+    tab.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(balance).to_have_text("1,070")
 
     tab.goto(f"{live_server.url}/account/api-keys/")
     tab.get_by_role("link", name="API reference").first.wait_for()

@@ -108,6 +108,18 @@ def test_only_a_paid_top_up_lists_a_receipt(client, alice, alice_history):
     assert reverse("billing-receipt", args=[abandoned.public_id]) not in page
 
 
+def test_the_payment_page_offers_a_receipt_only_once_paid(client, alice, alice_history):
+    paid, abandoned = alice_history
+    client.force_login(alice)
+
+    expired = client.get(reverse("billing-success"), {"session_id": abandoned.stripe_session_id})
+    thanks = client.get(reverse("billing-success"), {"session_id": paid.stripe_session_id})
+
+    assert "This checkout expired" in expired.content.decode()
+    assert ">Receipt</a>" not in expired.content.decode()
+    assert ">Receipt</a>" in thanks.content.decode()
+
+
 def test_an_abandoned_checkout_is_not_called_a_receipt(client, alice, alice_history):
     paid, abandoned = alice_history
     client.force_login(alice)

@@ -2,7 +2,9 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import path
 from django.views.decorators.http import require_POST
 
@@ -16,6 +18,11 @@ from .services import api_key_cap_set, api_key_create, api_key_revoke, webhook_s
 
 # The new key is kept in the session only until the page after the redirect shows it, once.
 NEW_KEY_SESSION = "artio_new_api_key"
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links (JSON, files): send them to the icon."""
+    return HttpResponsePermanentRedirect(static("img/favicon.ico"))
 
 
 def placeholder(request, title="Artio"):
@@ -82,6 +89,7 @@ def webhook_secret_rotate_view(request):
 
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("account/api-keys/", api_keys, name="api-keys"),
     path("account/api-keys/create/", api_key_create_view, name="api-key-create"),
     path("account/api-keys/<int:key_id>/revoke/", api_key_revoke_view, name="api-key-revoke"),

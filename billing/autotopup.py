@@ -14,11 +14,11 @@ top-up off and tells the user (payments.auto_topup_decline).
 import logging
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from artio.mail import mail_send
 from catalog.models import CreditPack
 from catalog.money import usd_cents
 
@@ -196,14 +196,15 @@ def low_balance_mail_send(*, account_id):
     account = Account.objects.select_related("user").get(pk=account_id)
     if account.low_balance_alert_at is None:
         return False
-    send_mail(
+    mail_send(
+        to=[account.user.email],
         subject="Your Artio balance is low",
-        message=(
-            f"Your balance is {account.balance:,} credits, below the {account.low_balance_alert_at:,} "
-            "you asked to be told about.\n\n"
-            f"Top up from the billing page: {settings.ARTIO_PUBLIC_URL}/billing/\n"
-        ),
-        from_email=None,
-        recipient_list=[account.user.email],
+        name="low_balance",
+        context={
+            "balance": f"{account.balance:,}",
+            "threshold": f"{account.low_balance_alert_at:,}",
+            "action_url": f"{settings.ARTIO_PUBLIC_URL}/billing/",
+            "action_label": "Top up",
+        },
     )
     return True

@@ -250,6 +250,11 @@ class TopUp(models.Model):
     def refunded_display(self):
         return usd_cents(self.refunded_cents)
 
+    @property
+    def has_receipt(self):
+        """Only a paid top-up has a receipt; an abandoned or failed checkout took no money."""
+        return self.status == TopUpStatus.PAID or self.paid_at is not None
+
 
 class StripeEvent(models.Model):
     """Every Stripe event id we received, stored once; a repeat delivery finds it here and stops."""

@@ -19,10 +19,10 @@ import secrets
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from artio.mail import mail_send
 from catalog.models import CatalogSettings, CreditPack, Plan
 from catalog.money import usd_cents
 
@@ -508,15 +508,17 @@ def auto_topup_decline(*, topup, code, message, payment_intent_id=""):
 
 
 def _decline_mail(*, email, topup, reason):
-    send_mail(
+    mail_send(
+        to=[email],
         subject="Your automatic top-up was declined",
-        message=(
-            f"We tried to buy {topup.credits:,} credits ({topup.amount_display}) with your saved card. "
-            f"{reason}\n\nNothing was charged. Top up or turn automatic top-up back on from the billing "
-            f"page: {settings.ARTIO_PUBLIC_URL}/billing/\n"
-        ),
-        from_email=None,
-        recipient_list=[email],
+        name="topup_declined",
+        context={
+            "credits": f"{topup.credits:,}",
+            "amount": topup.amount_display,
+            "reason": reason,
+            "action_url": f"{settings.ARTIO_PUBLIC_URL}/billing/",
+            "action_label": "Go to billing",
+        },
     )
 
 

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 
 from artio.models import ApiKey
 from catalog.models import CatalogSettings, CreditPack
-from catalog.money import usd_cents
+from catalog.money import usd_cents, usd_unit
 
 from .models import (
     Account,
@@ -105,12 +105,13 @@ def key_spends_for_user(*, user):
 
 
 def credit_packs_for_sale():
-    """Return active packs, each with `cents_per_credit` (Decimal) and `bonus_percent` over the base rate."""
+    """Return active packs, each with `price_display`, `per_credit_display` and `bonus_percent`
+    over the base rate."""
     base_cents = CatalogSettings.load().usd_per_credit * 100
     packs = list(CreditPack.objects.filter(is_active=True).order_by("sort_order", "price_cents"))
     for pack in packs:
         pack.price_display = usd_cents(pack.price_cents)
-        pack.cents_per_credit = (Decimal(pack.price_cents) / pack.credits).quantize(Decimal("0.001"))
+        pack.per_credit_display = usd_unit(Decimal(pack.price_cents) / 100 / pack.credits)
         base_credits = Decimal(pack.price_cents) / base_cents
         pack.bonus_percent = int((Decimal(pack.credits) / base_credits - 1) * 100) if base_credits else 0
     return packs

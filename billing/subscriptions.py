@@ -20,10 +20,10 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from artio.mail import mail_send
 from catalog.models import Plan
 from catalog.money import usd_cents
 
@@ -496,16 +496,17 @@ def invoice_payment_failed(*, invoice, event):
 
 
 def _past_due_mail(*, email, plan, deadline, row):
-    send_mail(
+    mail_send(
+        to=[email],
         subject=f"Your {plan.name} renewal payment failed",
-        message=(
-            f"We could not take the {usd_cents(row.amount_cents)} renewal of your Artio {plan.name} plan.\n\n"
-            f"Stripe will try your card again. You keep {plan.name} until {deadline:%B %-d, %Y %H:%M} UTC; "
-            "after that your account moves to Standard (your credits stay).\n\n"
-            f"Update your card from the billing page: {settings.ARTIO_PUBLIC_URL}/billing/\n"
-        ),
-        from_email=None,
-        recipient_list=[email],
+        name="renewal_failed",
+        context={
+            "plan": plan.name,
+            "amount": usd_cents(row.amount_cents),
+            "deadline": f"{deadline:%B %-d, %Y %H:%M}",
+            "action_url": f"{settings.ARTIO_PUBLIC_URL}/billing/",
+            "action_label": "Update your card",
+        },
     )
 
 

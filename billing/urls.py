@@ -19,6 +19,7 @@ urlpatterns = [
     path("billing/low-balance/", views.low_balance_settings, name="billing-low-balance"),
     path("billing/card/forget/", views.card_forget, name="billing-card-forget"),
     path("billing/key-spend/", views.key_spend, name="billing-key-spend"),
+    path("billing/balance/", views.nav_balance, name="billing-nav-balance"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
 ]
 

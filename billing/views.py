@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -20,6 +21,7 @@ from catalog.selectors import catalog_settings_get, credit_packs_active, models_
 
 from . import autotopup, payments, selectors, stripe_gateway, subscriptions
 from .forms import AutoTopUpForm, LowBalanceAlertForm, TopUpForm
+from .ledger_text import ledger_line
 from .models import BillingSettings, LedgerKind, TopUpStatus
 from .services import BillingError
 
@@ -61,6 +63,8 @@ def _billing_page(request, *, form, status=200):
     page = Paginator(selectors.ledger_for_account(account=account), LEDGER_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    for entry in page:
+        entry.line = ledger_line(entry)
     next_url = _safe_next(form["next"].value())
     packs = selectors.credit_packs_for_sale()
     # ?need=N (from the Generate page): suggest the smallest pack that covers the shortfall.
@@ -184,6 +188,16 @@ def card_forget(request):
 
 @login_required
 @require_GET
+def nav_balance(request):
+    """The header's balance figure alone: base.html swaps it in when the balance may have changed."""
+    balance = selectors.account_nav_for_user(user_id=request.user.pk)
+    response = HttpResponse(intcomma(balance[0] if balance else 0), content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
 def key_spend(request):
     """Each API key's spend this calendar month (UTC) against its cap; the keys page loads it."""
     template = "billing/key_spend.html"
@@ -238,20 +252,21 @@ def ledger_csv(request):
     account = selectors.account_get(user=request.user)
     writer = csv.writer(_Echo())
 
+    base = settings.ARTIO_PUBLIC_URL.rstrip("/")
+
+    # The same words as the billing page (billing.ledger_text): no staff notes, no internal references.
     def rows():
-        yield writer.writerow(
-            ["id", "created_at", "kind", "amount", "balance_after", "reference", "description"]
-        )
-        for entry in selectors.ledger_for_account(account=account).iterator(chunk_size=1000):
+        yield writer.writerow(["date", "what", "credits", "balance", "link"])
+        entries = selectors.ledger_for_account(account=account).iterator(chunk_size=1000)
+        for entry in entries:
+            line = ledger_line(entry)
             yield writer.writerow(
                 [
-                    entry.pk,
                     entry.created_at.isoformat(),
-                    entry.kind,
+                    _csv_cell(line.text),
                     entry.amount,
                     entry.balance_after,
-                    _csv_cell(entry.reference),
-                    _csv_cell(entry.description),
+                    f"{base}{line.link_url}" if line.link_url else "",
                 ]
             )
 

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .money import usd_cents
+
 
 class Plan(models.TextChoices):
     FREE = "free", "Free"
@@ -201,6 +203,4 @@ class CreditPack(models.Model):
         ]
 
     def __str__(self):
-        # Integer arithmetic: a float never touches money, even in a label.
-        dollars, cents = divmod(self.price_cents, 100)
-        return f"{self.name}: ${dollars}.{cents:02d} → {self.credits} credits"
+        return f"{self.name}: {usd_cents(self.price_cents)} → {self.credits} credits"

@@ -178,3 +178,34 @@ def price_for_account(*, credits, discount_percent):
 def price_history(*, model):
     """Return the model's price changes, newest first, with who made them."""
     return list(PriceChange.objects.filter(price__model=model).select_related("price", "changed_by"))
+
+
+@dataclass(frozen=True)
+class Showcase:
+    """What the landing page shows: families with each model's cheapest image, and the cheapest overall."""
+
+    families: list
+    from_usd: Decimal | None  # the cheapest image in the catalogue, in USD at the base rate
+
+
+def image_from_usd(*, model, settings):
+    """Return the cheapest single image of `model` at the base rate, in USD, or None without prices.
+
+    Uses the prefetched prices (models_active), so it costs no query.
+    """
+    per_image = [
+        Decimal(p.credits) / (model.images_per_task if p.unit == PriceUnit.PER_TASK else 1)
+        for p in model.prices.all()
+    ]
+    return min(per_image) * settings.usd_per_credit if per_image else None
+
+
+def showcase_for_landing():
+    """Return a Showcase: active models by family, each with `from_usd`, and the family's (3 queries)."""
+    settings = catalog_settings_get()
+    families = models_for_pricing()
+    for group in families:
+        for model in group.models:
+            model.from_usd = image_from_usd(model=model, settings=settings)
+    cheapest = [m.from_usd for g in families for m in g.models if m.from_usd is not None]
+    return Showcase(families=families, from_usd=min(cheapest) if cheapest else None)

@@ -5,8 +5,14 @@ The price list (/pricing/) shows billing's plans beside the catalogue, so it is 
 
 from django.shortcuts import render
 
-from .selectors import models_for_pricing
+from .selectors import showcase_for_landing
 
 
 def home(request):
-    return render(request, "catalog/home.html", {"families": models_for_pricing()})
+    showcase = showcase_for_landing()
+    examples = [m for group in showcase.families for m in group.models if m.sample_image]
+    return render(
+        request,
+        "catalog/home.html",
+        {"families": showcase.families, "from_usd": showcase.from_usd, "examples": examples[:8]},
+    )

@@ -22,7 +22,30 @@ MONEY = DecimalField(max_digits=16, decimal_places=5)
 
 
 def price_form_save(request, price, form, *, change, note):
-    """Save a price form through the services: money changes are recorded in PriceChange."""
+    """Save a price form through the services (money changes are recorded in PriceChange), and say
+    loudly when the price now sells below what KIE charges us."""
+    saved = _price_save(request, price, form, change=change, note=note)
+    below_cost_warn(request, Price.objects.select_related("model").get(pk=saved.pk))
+    return saved
+
+
+def below_cost_warn(request, price):
+    """Add an error-level admin message when `price` loses money on every sale; return True if so."""
+    margin = selectors.price_margin(price=price, settings=selectors.catalog_settings_get())
+    if not margin.below_cost:
+        return False
+    variant = f" ({price.variant})" if price.variant else ""
+    messages.error(
+        request,
+        f"Below cost: {price.model.name}{variant} sells for {price.credits} credits = "
+        f"{usd_dollars(margin.retail_usd)} at the base rate but costs {usd_dollars(margin.cost_usd)} at KIE "
+        f"({plain(price.kie_credits)} KIE credits): a loss of {usd_dollars(-margin.margin_usd)} "
+        f"{price.get_unit_display()}. Raise its retail credits unless the loss is meant.",
+    )
+    return True
+
+
+def _price_save(request, price, form, *, change, note):
     if not change:
         return services.price_create(
             model=price.model,
@@ -148,6 +171,8 @@ class PriceAdmin(admin.ModelAdmin):
                     f"Set retail = KIE credits × {factor} on {len(prices)} prices ({changed} changed).",
                     messages.SUCCESS,
                 )
+                for price in Price.objects.select_related("model").filter(pk__in=[p.pk for p in prices]):
+                    below_cost_warn(request, price)
                 return None
             previews = {
                 p.pk: services.retail_from_kie(kie_credits=p.kie_credits, factor=factor) for p in prices

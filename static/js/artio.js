@@ -44,3 +44,12 @@ function artioApplyAspectRatios(root) {
 document.addEventListener("DOMContentLoaded", () => artioApplyAspectRatios(document));
 // htmx fires htmx:load on every fragment it swaps in (the generation page polls for its status).
 document.addEventListener("htmx:load", (event) => artioApplyAspectRatios(event.target));
+
+// The header balance refreshes itself on the htmx event `balance-changed` (a response that charges or
+// refunds sends HX-Trigger: balance-changed) and when the tab is shown again, since a generation may
+// have been refunded meanwhile. base.html listens for "artio:visible" on the body.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && document.body) {
+    document.body.dispatchEvent(new CustomEvent("artio:visible"));
+  }
+});

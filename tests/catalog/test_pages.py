@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import AIModel, CreditPack, Family, Kind, Price
+from catalog.money import usd_unit
 from tests.catalog.test_seed import SEED_PRICES
 
 
@@ -71,7 +72,7 @@ def queries_for(client, url):
 @pytest.mark.parametrize(
     ("url_name", "queries"),
     [
-        ("home", 2),  # models, their prices
+        ("home", 3),  # models, their prices, the base rate (for "from 4¢ an image")
         ("pricing", 5),  # models, prices, packs, settings, subscription plans
     ],
 )
@@ -106,10 +107,10 @@ def test_pricing_lists_every_seed_price_with_dollars_and_plan(client):
         assert family in body
     for price in Price.objects.select_related("model"):
         assert price.model.slug in body
-    # Flux-2 Flex 2K: 24 credits = $0.24 at the base rate.
+    # Flux-2 Flex 2K: 24 credits = 24¢ at the base rate (the price of one image is written in cents).
     assert "<strong>24</strong>" in body
-    assert "$0.24" in body
-    assert "$0.02" in body  # Recraft remove background, 2 credits
+    assert "24¢" in body
+    assert "2¢" in body  # Recraft remove background, 2 credits
     assert "per run (6 images)" in body  # Grok Imagine
     assert 'class="plan plan--premium">Premium' in body
 
@@ -119,9 +120,9 @@ def test_pricing_shows_all_25_seed_prices_with_the_seed_credits_and_dollars(clie
     parser = PriceRows()
     parser.feed(client.get(reverse("pricing")).content.decode())
 
-    # At the base rate (1 credit = $0.01) the seed's credits are also its cents.
+    # At the base rate (1 credit = 1¢) the seed's credits are also its cents.
     assert parser.rows == {
-        key: (credits, f"${Decimal(credits) / 100:.2f}") for key, credits in SEED_PRICES.items()
+        key: (credits, usd_unit(Decimal(credits) / 100)) for key, credits in SEED_PRICES.items()
     }
 
 
@@ -130,9 +131,9 @@ def test_pricing_shows_credit_packs_with_per_credit_price(client):
     body = client.get(reverse("pricing")).content.decode()
     assert "$25.00" in body
     assert "2600" in body
-    assert "$0.0096 per credit" in body  # $25 / 2600
+    assert "0.96¢ per credit" in body  # $25 / 2600
     assert "+4% bonus" in body
-    assert "$0.0100 per credit" in body  # the $5 pack, no bonus
+    assert "1¢ per credit" in body  # the $5 pack, no bonus
 
 
 @pytest.mark.django_db
@@ -149,7 +150,7 @@ def test_pricing_hides_inactive_models_and_packs(client):
 def test_pricing_follows_staff_price_edits(client):
     Price.objects.filter(model__slug="google/imagen4-ultra").update(credits=15)
     body = client.get(reverse("pricing")).content.decode()
-    assert "$0.15" in body
+    assert "15¢" in body
 
 
 @pytest.mark.django_db
@@ -160,7 +161,7 @@ def test_home_says_what_artio_is_shows_families_and_invites_sign_up(client):
         assert family in body
     assert reverse("account_signup") in body
     assert "Imagen 4 Fast" in body
-    assert "from <strong>4</strong> credits per image" in body
+    assert "Text to image · from 4¢ · ~10 s" in body  # Imagen 4 Fast, 4 credits an image
 
 
 @pytest.mark.django_db
@@ -168,4 +169,4 @@ def test_home_offers_generate_to_signed_in_users(client, alice):
     client.force_login(alice)
     body = client.get(reverse("home")).content.decode()
     assert reverse("generate") in body
-    assert "Start generating" in body
+    assert "Open the studio" in body

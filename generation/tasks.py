@@ -6,7 +6,7 @@ failure and retries (bounded by Q_CLUSTER max_attempts).
 
 import logging
 
-from . import delivery, kie, pipeline, services
+from . import delivery, kie, library, pipeline, services
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +55,14 @@ def partner_webhook_send(generation_pk, attempt=1):
 def generations_purge():
     """The scheduled sweep (hourly): delete for good the images of generations long in the trash."""
     return services.generations_purge(max_seconds=TASK_BUDGET_SECONDS)
+
+
+def library_export_build(export_id):
+    """Build one "export all my images" zip in storage and e-mail its owner (a failure is recorded)."""
+    export = library.export_build(export_id=export_id)
+    return export.status if export else None
+
+
+def library_exports_expire():
+    """The scheduled sweep (daily): delete export zips past their 7 days."""
+    return library.exports_expired_delete()

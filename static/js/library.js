@@ -1,0 +1,28 @@
+// The library grid's small enhancements; every action also works as a plain form or link.
+(() => {
+  const menus = () => document.querySelectorAll(".lib-menu[open]");
+
+  // One ⋯ menu open at a time; a click elsewhere or Esc closes it (focus back on its button).
+  document.addEventListener("toggle", (event) => {
+    const menu = event.target;
+    if (!menu.matches || !menu.matches(".lib-menu") || !menu.open) return;
+    menus().forEach((other) => { if (other !== menu) other.open = false; });
+  }, true);
+  document.addEventListener("click", (event) => {
+    menus().forEach((menu) => { if (!menu.contains(event.target)) menu.open = false; });
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    menus().forEach((menu) => {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    });
+  });
+
+  // After a delete from the grid the tile is gone: keep the keyboard user's place on "Undo".
+  document.addEventListener("htmx:oobAfterSwap", (event) => {
+    if (event.target.id !== "lib-toast") return;
+    const undo = event.target.querySelector("button");
+    if (undo) undo.focus();
+  });
+})();

@@ -26,3 +26,16 @@
     if (undo) undo.focus();
   });
 })();
+
+// The search form leaves its empty fields out of the URL, so a shared link says only what is set.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches || !form.matches(".lib-filters")) return;
+  form.querySelectorAll("input, select").forEach((field) => {
+    if (field.name && !field.value) field.disabled = true;
+  });
+});
+// Coming back (bfcache) to a page whose fields were disabled for the submit: turn them back on.
+window.addEventListener("pageshow", () => {
+  document.querySelectorAll(".lib-filters [disabled]").forEach((field) => { field.disabled = false; });
+});

@@ -1,5 +1,6 @@
 """Fast library rows for tests and the bench: generations (with an image each) bulk-inserted."""
 
+import io
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
@@ -11,6 +12,22 @@ from catalog.models import AIModel
 from generation.models import Generation, GenerationImage, Status, public_id_new
 
 FAST = "google/imagen4-fast"
+COLOURS = [(91, 61, 245), (15, 123, 69), (214, 110, 40), (30, 140, 200), (180, 40, 90), (120, 120, 40)]
+
+
+def png(index, size=256):
+    """Return a small real PNG, a two-colour gradient picked by `index` (screenshots show images)."""
+    from PIL import Image
+
+    start, end = COLOURS[index % len(COLOURS)], COLOURS[(index + 2) % len(COLOURS)]
+    image = Image.new("RGB", (size, size))
+    for y in range(size):
+        mix = y / (size - 1)
+        colour = tuple(round(a + (b - a) * mix) for a, b in zip(start, end, strict=True))
+        image.paste(colour, (0, y, size, y + 1))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def library_seed(
@@ -49,7 +66,7 @@ def library_seed(
         for row in rows:
             name = f"generations/{row.public_id}.png"
             if files:
-                name = default_storage.save(name, ContentFile(b"\x89PNG fake " + row.public_id.encode()))
+                name = default_storage.save(name, ContentFile(png(row.pk)))
             images.append(
                 GenerationImage(
                     generation=row, file=name, content_type="image/png", width=64, height=64, bytes=10

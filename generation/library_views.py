@@ -8,8 +8,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -27,19 +29,47 @@ def _is_htmx(request):
     return bool(request.headers.get("HX-Request"))
 
 
+def _short(text, size):
+    return text if len(text) <= size else text[: size - 1].rstrip() + "…"
+
+
+def _decorate(generation):
+    """Give a tile its prompt cut to size once (the template shows it in several places)."""
+    generation.caption = _short(generation.prompt, 120)
+    generation.label = _short(generation.prompt, 40)
+    return generation
+
+
+def _tile_context(request, here):
+    """What every tile shares, computed once per page rather than once per tile: the URL prefix of
+    a generation's actions, one CSRF field, and where a form returns to."""
+    token = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
+    return {"gen_base": reverse("generation-list"), "csrf_input": token, "here": here}
+
+
 def _library(request, *, collection=None):
     filters = library.LibraryFilter.from_query(request.GET)
     page = library.library_page(
         user=request.user, filters=filters, before=request.GET.get("before"), collection=collection
     )
+    for generation in page.items:
+        _decorate(generation)
     query = filters.query()
     cursor = urlencode({"before": page.older}) if page.older else ""
+    collections = library.collections_for_owner(user=request.user)
     context = {
         "page": page,
         "filters": filters,
         "more_url": f"{request.path}?{query}{'&' if query else ''}{cursor}" if cursor else "",
         "collection": collection,
-        "collections": library.collections_for_owner(user=request.user),
+        "collections": collections,
+        "collection_options": format_html_join(
+            "", '<option value="{}">{}</option>', ((c.pk, c.name) for c in collections)
+        ),
+        "add_url": reverse("library-collection-add"),
+        "create_url": reverse("library-collection-create"),
+        "remove_url": reverse("library-collection-remove", args=[collection.pk]) if collection else "",
+        **_tile_context(request, f"{request.path}?{query}" if query else request.path),
     }
     if _is_htmx(request) and request.GET.get("before"):
         # The next page of the infinite scroll: its tiles and the next "Load more".
@@ -84,7 +114,8 @@ def favourite_toggle(request, public_id):
         user=request.user, public_id=public_id, on=request.POST.get("on") == "1"
     )
     if _is_htmx(request):
-        return render(request, "generation/_heart.html", {"g": generation, "next": _back(request)})
+        context = {"g": _decorate(generation), **_tile_context(request, _back(request))}
+        return render(request, "generation/_heart.html", context)
     return redirect(_back(request))
 
 

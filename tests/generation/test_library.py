@@ -43,6 +43,9 @@ def test_the_grid_is_newest_first_in_the_viewer_markup(alice_client, alice):
     assert f'data-viewer-item href="{image.file.url}"' in html
     assert f'data-download="{image.file.url}?download=1" data-caption="library 2"' in html
     assert more_link(html) is None  # one page needs no "Load more"
+    # the tile's actions (built from one prefix per page) are the real routes
+    for name in ("generation-detail", "generation-delete", "library-favourite"):
+        assert f'"{reverse(name, args=[rows[2].public_id])}"' in html
 
 
 def test_running_and_failed_show_their_state_on_the_tile(alice_client, alice):

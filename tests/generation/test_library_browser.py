@@ -114,3 +114,34 @@ def look_at(tab, name):
     from tests.fixtures_browser import look
 
     look(tab, name)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("viewport", ["page", "phone_page"])
+def test_scroll_loads_the_next_page_and_collections_work(request, viewport, client, alice, fund, live_server):
+    tab = request.getfixturevalue(viewport)
+    fund(alice, 10)
+    library_seed(alice, 30, prompt="a small study number {i}", files=True)
+    sign_in(tab, client, alice, live_server)
+    name = "library" if viewport == "page" else "library-phone"
+    tab.goto(f"{live_server.url}/generations/")
+    expect(tab.locator(".lib-tile")).to_have_count(24)
+    # scrolling to the end reveals "Load more", which htmx follows by itself
+    tab.locator(".lib-more").scroll_into_view_if_needed()
+    expect(tab.locator(".lib-tile")).to_have_count(30)
+    expect(tab.locator(".lib-more")).to_have_count(0)
+    # a collection made from an image's menu, then shown as a filtered library
+    study = "a small study number 29"
+    card = tile(tab, study)
+    card.locator("summary").click()
+    card.get_by_label("New collection").fill("Studies")
+    card.get_by_role("button", name="Add").click()
+    expect(tab.get_by_text("Added to “Studies”.")).to_be_visible()
+    tab.get_by_role("link", name="Studies").click()
+    expect(tab.locator(".lib-tile")).to_have_count(1)
+    tab.get_by_text("Rename or delete this collection").click()
+    look_at(tab, f"{name}-collection")
+    tab.get_by_role("link", name="Manage collections").click()
+    expect(tab.get_by_text("1 image")).to_be_visible()
+    look_at(tab, f"{name}-collections")

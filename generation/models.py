@@ -328,10 +328,15 @@ class ExportStatus(models.TextChoices):
 EXPORT_ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 
 
+def export_public_id_new():
+    """Return an export's id for its download link: 144 random bits, URL-safe (24 characters)."""
+    return secrets.token_urlsafe(18)
+
+
 class Export(models.Model):
     """ "Export all my images": a zip built in the background in storage, linked by e-mail for 7 days."""
 
-    public_id = models.CharField(max_length=40, unique=True, default=secrets.token_urlsafe, editable=False)
+    public_id = models.CharField(max_length=40, unique=True, default=export_public_id_new, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports")
     status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     file = models.CharField(max_length=200, blank=True, help_text="The zip's name in storage.")

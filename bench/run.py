@@ -277,6 +277,7 @@ def main():
             user=User.objects.get(email="p-0@bench.example"),
             base_url=base_url,
             small_user=User.objects.get(email="library-small-0@bench.example"),
+            cpu=web.cpu_seconds,
         )
         print("profile of the create request (in-process, same PostgreSQL and Redis)", flush=True)
         results["profile"] = {"statements": costs.statements(key=keys[1])}

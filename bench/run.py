@@ -8,7 +8,8 @@ with `manage.py audit_ledger` afterwards):
 3. one hot account with 64 clients against 64 accounts, and PostgreSQL's deadlock counter;
 5. a backlog of 1,000 dispatched by the workers scripts/run.sh starts, to the KIE simulator with
    callbacks on: createTask rate against the cap, 429s, and store lag per generation;
-   then the gallery (bench/gallery.py) and a profile of the create request;
+   then the library (bench/gallery.py: its first page over HTTP at 10,000 images, alternating with a
+   one-page library, and keyset against OFFSET in-process) and a profile of the create request;
    then the operator overview at 100,000 generations (bench/overview.py);
 4. the same create vs balance at 1, 8 and 32 connections on the embedded default (SQLite).
 
@@ -272,7 +273,13 @@ def main():
         from bench import costs, gallery
 
         print("gallery", flush=True)
-        results["parts"]["gallery"] = gallery.main(user=User.objects.get(email="p-0@bench.example"))
+        appctl.accounts_make(n=1, prefix="library-small")
+        results["parts"]["gallery"] = gallery.main(
+            user=User.objects.get(email="p-0@bench.example"),
+            base_url=base_url,
+            small_user=User.objects.get(email="library-small-0@bench.example"),
+            cpu=web.cpu_seconds,
+        )
         print("profile of the create request (in-process, same PostgreSQL and Redis)", flush=True)
         results["profile"] = {"statements": costs.statements(key=keys[1])}
         ms, table = costs.profile_creates(key=keys[2], n=30 if QUICK else 150)

@@ -85,6 +85,8 @@ class Generation(models.Model):
     # row stays for the ledger and staff.
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Moved to the trash by its owner.")
     purged_at = models.DateTimeField(null=True, blank=True, help_text="Images deleted for good.")
+    # The owner's heart in the library: a flag on the row, so the favourites filter is one index.
+    is_favourite = models.BooleanField("favourite", default=False)
 
     # Dispatcher bookkeeping: higher priority goes first (the account's plan rank when charged);
     # a worker "leases" a queued generation until `claimed_until` while it talks to KIE, which also
@@ -140,6 +142,18 @@ class Generation(models.Model):
                 fields=["deleted_at"],
                 name="generation_purge_due",
                 condition=Q(deleted_at__isnull=False, purged_at__isnull=True),
+            ),
+            # The library's favourites filter, read in the gallery's order.
+            models.Index(
+                fields=["owner", "-created_at", "-id"],
+                name="generation_favourites",
+                condition=Q(deleted_at__isnull=True, is_favourite=True),
+            ),
+            # The library's status filter (e.g. "failed"), in the gallery's order.
+            models.Index(
+                fields=["owner", "status", "-created_at", "-id"],
+                name="generation_owner_status",
+                condition=Q(deleted_at__isnull=True),
             ),
             # The Generate form's "your last settings for this model".
             models.Index(fields=["owner", "model", "-created_at"], name="generation_last_settings"),
@@ -329,3 +343,75 @@ class KieTask(models.Model):
     @property
     def finished(self):
         return self.state in ("success", "fail")
+
+
+class Collection(models.Model):
+    """A named set of the owner's generations ("Album covers"); a generation may be in several."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections")
+    name = models.CharField(max_length=80)
+    generations = models.ManyToManyField(Generation, related_name="collections", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="collection_name_once_per_owner"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+EXPORT_ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+
+def export_public_id_new():
+    """Return an export's id for its download link: 144 random bits, URL-safe (24 characters)."""
+    return secrets.token_urlsafe(18)
+
+
+class Export(models.Model):
+    """ "Export all my images": a zip built in the background in storage, linked by e-mail for 7 days."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=export_public_id_new, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports")
+    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    file = models.CharField(max_length=200, blank=True, help_text="The zip's name in storage.")
+    bytes = models.PositiveBigIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One export at a time per user, enforced by the database against a double click.
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=Q(status__in=["queued", "running"]),
+                name="export_one_active_per_owner",
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="export_owner_recent")]
+
+    def __str__(self):
+        return f"export {self.public_id} ({self.status})"
+
+    @property
+    def is_active(self):
+        return self.status in EXPORT_ACTIVE
+
+    @property
+    def is_expired(self):
+        return self.expires_at is not None and timezone.now() >= self.expires_at

@@ -99,14 +99,19 @@ def generations_for_owner(*, user, status=None, model_slug=None):
     return qs
 
 
-def generations_page_for_owner(*, user, status=None, model_slug=None, before=None, after=None, size=24):
+def generations_page_for_owner(
+    *, user, status=None, model_slug=None, before=None, after=None, size=24, scope=None
+):
     """Return a GalleryPage of the user's visible generations, newest first, by keyset.
 
     `before` (a cursor) gives the page of older generations, `after` the page of newer ones, neither
     the newest page. A keyset page costs the same at the 10,000th image as at the first, where
-    OFFSET would read and skip every row before it.
+    OFFSET would read and skip every row before it. `scope` narrows the queryset further (the
+    library's search and filters).
     """
     qs = generations_for_owner(user=user, status=status, model_slug=model_slug)
+    if scope is not None:
+        qs = scope(qs)
     if key := _cursor_parse(after):
         at, pk = key
         newer = qs.filter(Q(created_at__gt=at) | Q(id__gt=pk), created_at__gte=at)

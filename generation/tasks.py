@@ -6,7 +6,7 @@ failure and retries (bounded by Q_CLUSTER max_attempts).
 
 import logging
 
-from . import delivery, kie, kietasks, pipeline, services
+from . import delivery, kie, kietasks, library, pipeline, services
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +65,14 @@ def kie_task_check(task_id, generation_id=None):
         logger.warning("could not check KIE task %s; the next callback or reconcile will: %r", task_id, exc)
         return None
     return task.pk if task else None
+
+
+def library_export_build(export_id):
+    """Build one "export all my images" zip in storage and e-mail its owner (a failure is recorded)."""
+    export = library.export_build(export_id=export_id)
+    return export.status if export else None
+
+
+def library_exports_expire():
+    """The scheduled sweep (daily): delete export zips past their 7 days."""
+    return library.exports_expired_delete()

@@ -2,17 +2,41 @@ from django.urls import path, re_path
 
 import artio.converters  # noqa: F401 (registers the converters)
 
-from . import api, health, views
+from . import api, health, library_views, views
 
 ONE = "generations/<public_id:public_id>/"
 urlpatterns = [
     path("generate/", views.generate, name="generate"),
     path("generate/quote/", views.generate_quote, name="generate-quote"),
-    path("generations/", views.generation_list, name="generation-list"),
+    path("generations/", library_views.library_page, name="generation-list"),
+    path("generations/collections/", library_views.collections_page, name="library-collections"),
+    path("generations/collections/new/", library_views.collection_create, name="library-collection-create"),
+    path("generations/collections/<int:pk>/", library_views.collection_page, name="library-collection"),
+    path(
+        "generations/collections/<int:pk>/rename/",
+        library_views.collection_rename,
+        name="library-collection-rename",
+    ),
+    path(
+        "generations/collections/<int:pk>/delete/",
+        library_views.collection_delete,
+        name="library-collection-delete",
+    ),
+    path("generations/collections/add/", library_views.collection_add, name="library-collection-add"),
+    path(
+        "generations/collections/<int:pk>/remove/",
+        library_views.collection_remove,
+        name="library-collection-remove",
+    ),
+    path("generations/export/", library_views.export_request, name="library-export"),
+    path(
+        "generations/export/<str:public_id>/", library_views.export_download, name="library-export-download"
+    ),
     path("generations/trash/", views.generation_trash, name="generation-trash"),
     path(ONE, views.generation_detail, name="generation-detail"),
     path(f"{ONE}rerun/", views.generation_rerun, name="generation-rerun"),
     path(f"{ONE}cancel/", views.generation_cancel, name="generation-cancel"),
+    path(f"{ONE}favourite/", library_views.favourite_toggle, name="library-favourite"),
     path(f"{ONE}delete/", views.generation_delete, name="generation-delete"),
     path(f"{ONE}restore/", views.generation_restore, name="generation-restore"),
     path(f"{ONE}forever/", views.generation_delete_forever, name="generation-forever"),

@@ -33,11 +33,9 @@ from catalog.selectors import model_for_charge, model_paused_notice
 
 from . import kie, pipeline, selectors, services
 from .forms import GenerationForm, form_query_data
-from .models import Status
+from .library_views import UNDO_SESSION_KEY
 
 logger = logging.getLogger(__name__)
-
-PAGE_SIZE = 24
 
 
 def _picker(models, account):
@@ -188,37 +186,6 @@ def _page_or_fragment(request, template, fragment, context):
     return render(request, template, context)
 
 
-@login_required
-@require_GET
-def generation_list(request):
-    status = request.GET.get("status", "")
-    status = status if status in Status.values else ""
-    model_slug = request.GET.get("model", "")
-    page = selectors.generations_page_for_owner(
-        user=request.user,
-        status=status or None,
-        model_slug=model_slug or None,
-        before=request.GET.get("before"),
-        after=request.GET.get("after"),
-        size=PAGE_SIZE,
-    )
-    filters = urlencode({k: v for k, v in (("status", status), ("model", model_slug)) if v})
-    return render(
-        request,
-        "generation/list.html",
-        {
-            "undo_id": request.session.pop(UNDO_SESSION_KEY, None),
-            "trash_days": settings.ARTIO_TRASH_DAYS,
-            "page": page,
-            "status": status,
-            "model_slug": model_slug,
-            "statuses": Status.choices,
-            "models": selectors.models_for_picker(),
-            "filters": filters,
-        },
-    )
-
-
 def _recipe(generation):
     """Return [(label, value)] of the options used, labelled as on the form; uploads summarised."""
     props = (generation.model.input_schema or {}).get("properties") or {}
@@ -279,8 +246,6 @@ def generation_cancel(request, public_id):
     return redirect("generation-detail", public_id=public_id)
 
 
-# Set by a delete, read once by the next gallery page, which offers "Undo" (a flash message with a form).
-UNDO_SESSION_KEY = "generation_undo"
 TRASH_PAGE_SIZE = 200
 
 
@@ -296,9 +261,16 @@ def _back(request, default):
 @login_required
 @require_POST
 def generation_delete(request, public_id):
-    """Move a generation to the trash; the gallery then offers to undo it."""
+    """Move a generation to the trash; the library then offers to undo it (a toast with Undo).
+
+    From the library's grid (htmx) the tile goes at once and only the toast comes back.
+    """
     generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
     services.generation_trash(generation=generation)
+    if request.headers.get("HX-Request"):
+        context = {"undo_id": generation.public_id, "trash_days": settings.ARTIO_TRASH_DAYS}
+        context["next"] = _back(request, "generation-list")
+        return render(request, "generation/_undo_toast_oob.html", context)
     request.session[UNDO_SESSION_KEY] = generation.public_id
     return redirect(_back(request, "generation-list"))
 

@@ -338,20 +338,27 @@ def test_delete_undo_and_delete_forever_in_a_browser(
         generation = services.generation_create(user=alice, model_slug=FAST, data={"prompt": prompt})
         made.append(run_until_terminal(generation, dispatch=False))
     sign_in(tab, client, alice, live_server)
-    # given: the gallery; when: delete the newest
+    # given: the library; when: delete the newest from its tile's menu
     tab.goto(f"{live_server.url}/generations/")
-    tab.locator(".gen-card").first.get_by_role("button", name="Delete").click()
-    # then: the flash offers Undo, and Undo puts it back
+
+    def delete_first():
+        tile = tab.locator(".lib-tile").first
+        tile.hover()
+        tile.locator("summary").click()
+        tile.get_by_role("button", name="Delete").click()
+
+    delete_first()
+    # then: the toast offers Undo, and Undo puts it back
     tab.wait_for_selector("text=Moved to Trash")
-    expect(tab.locator(".gen-card")).to_have_count(2)
+    expect(tab.locator(".lib-tile")).to_have_count(2)
     tab.screenshot(path=str(tmp_path / f"undo-{viewport}.png"), full_page=True)
     tab.get_by_role("button", name="Undo").click()
     tab.wait_for_selector("text=Restored to My images")
-    expect(tab.locator(".gen-card")).to_have_count(3)
-    # when: two go to the trash (each delete reloads the gallery with one card fewer)
+    expect(tab.locator(".lib-tile")).to_have_count(3)
+    # when: two go to the trash (each tile leaves the grid at once)
     for left in (2, 1):
-        tab.locator(".gen-card").first.get_by_role("button", name="Delete").click()
-        expect(tab.locator(".gen-card")).to_have_count(left)
+        delete_first()
+        expect(tab.locator(".lib-tile")).to_have_count(left)
     tab.get_by_role("link", name="Trash").click()
     tab.wait_for_url("**/generations/trash/")
     expect(tab.locator(".gen-card")).to_have_count(2)

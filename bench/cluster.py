@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from bench import procs  # noqa: E402
+from bench.cluster_probe import PROBES  # noqa: E402
 
 BEGAN = time.time()
 N = int(os.environ.get("CLUSTER_N", "500"))
@@ -347,17 +348,22 @@ class Burst:
         return time.monotonic() - started
 
 
+def _interrupted(*_):
+    raise KeyboardInterrupt("stopped by SIGTERM")
+
+
 def main():
     cluster = Cluster()
     print(f"cluster test: {N} generations, KIE cap {CAP[0]}/{CAP[1]:g}s; logs in {cluster.work}", flush=True)
-    outcome = None
+    # CI giving up on the job (SIGTERM) must still stop every process started here.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         outcome = run(cluster)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C and SIGTERM too: report, then clean up below
         print(f"\nCLUSTER TEST FAILED: {type(exc).__name__}: {exc}\n(logs in {cluster.work})", flush=True)
-        cluster.stop()
         raise SystemExit(1) from exc
-    cluster.stop()
+    finally:
+        cluster.stop()
     from bench import cluster_checks
 
     failed = cluster_checks.report(outcome)
@@ -395,6 +401,9 @@ def run(cluster):
             lambda pair: cluster.web_start(pair[0], port=pair[1], public_url=public),
             [("web-a", port_a), ("web-b", port_b)],
         )
+    # Every probe is due by now: the two schedulers' first passes race for all six of them, and
+    # the burst starts only once they ran, so the check sees runs while both worker hosts live.
+    wait_ticks(PROBES)
     started = time.time()
     events = {"started": started}
     print(f"    hosts up {started - BEGAN:.0f} s after the start", flush=True)
@@ -474,6 +483,18 @@ def wait_terminal(started, *, expected, timeout):
             return time.time() - started
         time.sleep(3)
     return None
+
+
+def wait_ticks(n, timeout=150):
+    import redis
+    from django.conf import settings
+
+    from bench.cluster_probe import TICKS_KEY
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    ends = time.monotonic() + timeout
+    while client.llen(TICKS_KEY) < n and time.monotonic() < ends:
+        time.sleep(1)
 
 
 def wait_periods(n):

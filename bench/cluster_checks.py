@@ -317,13 +317,15 @@ def _figures(out, gens, dupes, lags, rate):
     )
     print(f"  duplicates sent to KIE: {dupes}", flush=True)
     killed_at = events.get("killed_at")
-    calls = sorted(out["kie"]["create_calls"])
-    before = [c for c in calls if c <= killed_at] if killed_at else []
-    after = [c for c in calls if killed_at and c > killed_at]
-    if before and after:
+    calls = sorted(c for c in out["kie"]["create_calls"] if killed_at and c > killed_at - 1)
+    gaps = [(b - a, a) for a, b in itertools.pairwise(calls)]
+    if gaps:
+        gap, at = max(gaps)
+        # A call the dead holder had in flight may still land just after the kill; the longest
+        # silence after it is the takeover.
         print(
-            f"  createTask calls paused {after[0] - killed_at:.1f} s after the kill "
-            f"(the next dispatcher's first call)",
+            f"  longest createTask silence around the kill: {gap:.1f} s "
+            f"(from {at - killed_at:+.1f} s after it; the standby's takeover)",
             flush=True,
         )
     print(

@@ -726,6 +726,11 @@ def _refresh_each(pks, *, started, max_seconds, summary, counter):
         except kie.KieError as exc:
             summary["errors"] += 1
             logger.warning("recordInfo for generation %s failed: %r", pk, exc)
+        except Exception:
+            # Storage down (S3 answering 500), or one bad row: the sweep goes on with the others,
+            # its deadlines and the dispatcher's wake-up; this one is retried at the next sweep.
+            summary["errors"] += 1
+            logger.exception("re-reading generation %s failed", pk)
 
 
 def generations_poll(*, max_seconds=40.0):

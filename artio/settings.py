@@ -249,6 +249,9 @@ MEDIA_ROOT = Path(env_str("ARTIO_MEDIA_ROOT") or BASE_DIR / "var" / "media")
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
 AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None  # S3-compatible stores
 AWS_DEFAULT_ACL = None  # private objects, served through signed URLs
+# Signature version 4 for those URLs: botocore otherwise presigns with the legacy version 2 for some
+# endpoints, which AWS regions opened since 2014 refuse and which AWS is retiring everywhere.
+AWS_S3_SIGNATURE_VERSION = env_str("AWS_S3_SIGNATURE_VERSION", "s3v4")
 STORAGES = {
     "default": {
         "BACKEND": "storages.backends.s3.S3Storage"

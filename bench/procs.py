@@ -46,11 +46,11 @@ def worker_clusters(q_cluster):
 class Group:
     """One command in its own session (process group), so its forked children can be measured and stopped."""
 
-    def __init__(self, label, argv, *, env, log):
+    def __init__(self, label, argv, *, env, log, cwd=ROOT):
         self.label = label
         self._log = open(log, "ab")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     @property
@@ -94,6 +94,13 @@ class Group:
     def alive(self):
         return self.proc.poll() is None
 
+    def kill(self):
+        """SIGKILL the whole group at once, as a host that loses power: no handler runs, nothing cleans up."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
     def stop(self):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGTERM)
@@ -107,8 +114,8 @@ class Group:
         self._log.close()
 
 
-def web_start(*, env, port, log):
-    group = Group("web", web_command(), env={**env, "PORT": str(port)}, log=log)
+def web_start(*, env, port, log, cwd=ROOT, label="web"):
+    group = Group(label, web_command(), env={**env, "PORT": str(port)}, log=log, cwd=cwd)
     try:
         return group, _wait_ready(group, f"http://127.0.0.1:{port}", log)
     except BaseException:
@@ -132,7 +139,8 @@ def _wait_ready(group, url, log):
     raise RuntimeError(f"gunicorn did not answer within 60 s; see {log}")
 
 
-def workers_start(*, env, q_cluster, log):
+def workers_start(*, env, q_cluster, log, cwd=ROOT, label=""):
+    """Start one `qcluster` per cluster scripts/run.sh names; `cwd` other than ROOT is a host of its own."""
     groups = []
     for name in worker_clusters(q_cluster):
         child_env = dict(env)
@@ -140,10 +148,11 @@ def workers_start(*, env, q_cluster, log):
             child_env["Q_CLUSTER_NAME"] = name
         groups.append(
             Group(
-                f"qcluster {name or q_cluster.get('name')}",
-                [PY, "manage.py", "qcluster"],
+                f"{label}qcluster {name or q_cluster.get('name')}",
+                [PY, str(ROOT / "manage.py"), "qcluster"],
                 env=child_env,
                 log=log,
+                cwd=cwd,
             )
         )
     return groups

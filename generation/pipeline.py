@@ -15,6 +15,7 @@ twice, or a worker killed half-way ends in one outcome with one ledger effect. T
 
 import logging
 import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -103,13 +104,30 @@ def dispatch_enqueue_with_commit():
     back with the generation, cannot be lost between commit and enqueue, and spares the request the
     connection close/reopen that django-q2's broker does outside one. Any other broker (Redis) is
     told after the commit.
+
+    A lease its holder has not renewed for DISPATCHER_STALE_SECONDS may belong to a dead worker (a
+    host lost mid-loop): then one request per lease period wakes a standby, which takes over the
+    moment the lease lapses rather than at the poller's next minute.
     """
-    if dispatcher_is_running():
+    until = DispatchState.objects.filter(pk=1).values_list("dispatcher_until", flat=True).first()
+    if until is not None and until > timezone.now() and not (_lease_is_stale(until) and _standby_claim()):
         return
     if broker_in_database():
         dispatch_enqueue()
     else:
         transaction.on_commit(lambda: dispatch_enqueue())
+
+
+def _lease_is_stale(until, *, now=None):
+    now = timezone.now() if now is None else now
+    return until - now < timedelta(seconds=DISPATCHER_LEASE_SECONDS - DISPATCHER_STALE_SECONDS)
+
+
+def _standby_claim():
+    """Return True for the first caller per lease period (the shared cache decides across hosts)."""
+    from django.core.cache import cache
+
+    return cache.add("artio:dispatch:standby", 1, timeout=DISPATCHER_LEASE_SECONDS)
 
 
 def refresh_enqueue(generation_id, task_id=None):
@@ -464,6 +482,15 @@ SENDING_GRACE_SECONDS = 90
 # DISPATCHER_SLOT_WAIT_SECONDS) plus one createTask. A killed dispatcher is replaced after it.
 DISPATCHER_LEASE_SECONDS = 45
 DISPATCHER_SLOT_WAIT_SECONDS = 10.0
+# A live holder renews every slot wait plus one createTask, so a lease not renewed for this long
+# suggests a dead one: a standby then waits for the lease to lapse instead of going away.
+DISPATCHER_STALE_SECONDS = 20
+
+
+def dispatcher_holder_id():
+    """Name this dispatcher loop "<host>/<pid>/<random>", so staff (and the cluster test) can tell
+    which host and process holds the lease; the random part keeps two loops of one process apart."""
+    return f"{socket.gethostname()[:40]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
 
 
 def _dispatcher_lease_take(*, holder):
@@ -476,6 +503,23 @@ def _dispatcher_lease_take(*, holder):
             dispatcher_id=holder, dispatcher_until=now + timedelta(seconds=DISPATCHER_LEASE_SECONDS)
         )
     )
+
+
+def _dispatcher_lease_wait(*, holder, max_seconds):
+    """Stand by while a stale lease runs out, then take it; return False if its holder is alive.
+
+    The holder is alive when it renews (its lease is fresh again) or lets go and someone else
+    takes it; either way this standby leaves the work to it.
+    """
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline:
+        until = DispatchState.objects.filter(pk=1).values_list("dispatcher_until", flat=True).first()
+        if until is None or until <= timezone.now():
+            return _dispatcher_lease_take(holder=holder)
+        if not _lease_is_stale(until):
+            return False
+        time.sleep(min(1.0, max(0.05, (until - timezone.now()).total_seconds())))
+    return False
 
 
 def _dispatcher_lease_renew(*, holder):
@@ -607,14 +651,20 @@ def generations_dispatch(*, max_seconds=40.0, max_count=None):
     """Be the dispatcher for up to `max_seconds`: send queued generations to KIE at the global rate.
 
     Only the holder of the dispatcher lease sends, so at most one loop runs across every worker
-    and host; another caller gets a report with `busy` set. The rate-limit slot is taken before a
+    and host; another caller gets a report with `busy` set, unless the lease looks stale (its holder
+    may be dead): then it stands by until the lease lapses and takes over, within the same
+    `max_seconds`. The rate-limit slot is taken before a
     generation is chosen, so whatever premium work arrived during the wait goes first.
     """
     report = DispatchReport()
-    holder = uuid.uuid4().hex
-    if not _dispatcher_lease_take(holder=holder):
+    holder = dispatcher_holder_id()
+    started = time.monotonic()
+    if not _dispatcher_lease_take(holder=holder) and not _dispatcher_lease_wait(
+        holder=holder, max_seconds=max_seconds
+    ):
         report.busy = True
         return report
+    max_seconds -= time.monotonic() - started  # a standby's wait comes out of the same budget
     try:
         _dispatch_loop(holder=holder, report=report, max_seconds=max_seconds, max_count=max_count)
     finally:
@@ -705,6 +755,11 @@ def _refresh_each(pks, *, started, max_seconds, summary, counter):
         except kie.KieError as exc:
             summary["errors"] += 1
             logger.warning("recordInfo for generation %s failed: %r", pk, exc)
+        except Exception:
+            # Storage down (S3 answering 500), or one bad row: the sweep goes on with the others,
+            # its deadlines and the dispatcher's wake-up; this one is retried at the next sweep.
+            summary["errors"] += 1
+            logger.exception("re-reading generation %s failed", pk)
 
 
 def generations_poll(*, max_seconds=40.0):

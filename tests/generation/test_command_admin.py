@@ -11,7 +11,7 @@ FAST = "google/imagen4-fast"
 
 
 @pytest.mark.django_db
-def test_generate_command_waits_and_prints_the_outcome(alice, fund, kie, tasks, capsys, media):
+def test_generate_command_waits_and_prints_the_outcome(alice, fund, kie, tasks, capsys, media, settings):
     fund(alice, 50)
     tasks.run = False  # no worker: --wait drives the pipeline itself
     call_command(
@@ -22,7 +22,9 @@ def test_generate_command_waits_and_prints_the_outcome(alice, fund, kie, tasks, 
     assert out[0] == generation.public_id
     assert "status: succeeded" in out and "credits charged: 8" in out
     images = [line for line in out if line.startswith("image: ")]
-    assert len(images) == 2 and all(line.startswith(f"image: {media}") for line in images)
+    # A link that works from any host (local storage's /media/ URL here, a signed URL with S3).
+    link = f"image: {settings.ARTIO_PUBLIC_URL}/media/generations/"
+    assert len(images) == 2 and all(line.startswith(link) for line in images)
 
 
 @pytest.mark.django_db

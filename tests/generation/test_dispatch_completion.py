@@ -95,6 +95,75 @@ def test_a_second_dispatcher_sends_nothing_while_the_first_holds_the_lease(alice
     assert generation.status == Status.QUEUED and generation.sending_at is None
 
 
+def _lease(seconds_left, holder="host-1/4242/dead"):
+    DispatchState.objects.update_or_create(
+        pk=1,
+        defaults={
+            "dispatcher_id": holder,
+            "dispatcher_until": timezone.now() + timedelta(seconds=seconds_left),
+        },
+    )
+
+
+@pytest.mark.django_db
+def test_a_lease_not_renewed_for_a_while_makes_one_request_wake_a_standby(
+    alice, fund, tasks, django_capture_on_commit_callbacks
+):
+    # given: the holder last renewed its lease 35 s ago (a live one renews every few seconds)
+    tasks.run = False
+    fund(alice, 100)
+    _lease(pipeline.DISPATCHER_LEASE_SECONDS - 35)
+    # when: a burst of requests
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(4):
+            create(alice, prompt=f"burst {i}")
+    # then: one of them (not each) wakes a standby dispatcher on the dispatch cluster
+    assert tasks.named(pipeline.DISPATCH_TASK) == [()]
+    assert (pipeline.DISPATCH_TASK, "dispatch") in tasks.clusters
+
+
+@pytest.mark.django_db
+def test_a_standby_takes_over_as_soon_as_a_dead_holders_lease_lapses(alice, fund, kie, tasks, monkeypatch):
+    # given: queued work, and a lease whose holder died (never renewed) with a second left
+    tasks.run = False
+    fund(alice, 20)
+    generation = create(alice)
+    _lease(1.0)
+    # when: a standby dispatcher runs
+    report = pipeline.generations_dispatch(max_seconds=10)
+    # then: it waited the lease out, took it (under its own name) and sent the work, once
+    assert not report.busy and report.submitted == [generation.public_id]
+    assert len(kie.tasks) == 1
+    assert not pipeline.dispatcher_is_running()
+
+
+@pytest.mark.django_db
+def test_a_standby_leaves_the_work_to_a_holder_that_renews(alice, fund, kie, tasks, monkeypatch):
+    # given: a stale-looking lease whose holder is only slow (a long createTask), and renews
+    tasks.run = False
+    fund(alice, 20)
+    generation = create(alice)
+    _lease(5.0)
+
+    def holder_renews(_seconds):
+        _lease(pipeline.DISPATCHER_LEASE_SECONDS)
+
+    monkeypatch.setattr(pipeline.time, "sleep", holder_renews)
+    # when
+    report = pipeline.generations_dispatch(max_seconds=10)
+    # then: the standby stood down; nothing was sent twice
+    assert report.busy and report.submitted == []
+    assert kie.tasks == {}
+    generation.refresh_from_db()
+    assert generation.status == Status.QUEUED
+    assert DispatchState.objects.get(pk=1).dispatcher_id == "host-1/4242/dead"
+
+
+def test_a_dispatchers_lease_names_its_host_and_process():
+    host, pid, _random = pipeline.dispatcher_holder_id().split("/")
+    assert host and int(pid) == __import__("os").getpid()
+
+
 @pytest.mark.django_db
 def test_the_dispatcher_hands_over_when_its_budget_ends_with_work_left(make_user, fund, kie, tasks, settings):
     # given: more work than one run's budget allows at this rate

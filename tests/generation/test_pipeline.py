@@ -144,6 +144,38 @@ def test_lost_callback_is_picked_up_by_the_poller(
 
 
 @pytest.mark.django_db
+def test_storage_failing_for_one_generation_does_not_stop_the_poller_sweep(
+    alice, fund, kie, tasks, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given: two results waiting (callbacks lost), and storage that fails once (S3 answering 500)
+    monkeypatch.setattr(pipeline, "POLL_AFTER_SECONDS", 0)
+    kie.callbacks_enabled = False
+    fund(alice, 20)
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = create(alice, prompt="one"), create(alice, prompt="two")
+    for generation in (first, second):
+        generation.refresh_from_db()
+        wait_for(lambda g=generation: kie.tasks[g.kie_task_id].due < time.time())
+    real_save = pipeline.storage.image_save
+    failures = []
+
+    def save_failing_once(**kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError("S3 answered 500")
+        return real_save(**kwargs)
+
+    monkeypatch.setattr(pipeline.storage, "image_save", save_failing_once)
+    # when
+    summary = pipeline.generations_poll(max_seconds=5)
+    # then: one error counted, the other generation stored; the next sweep stores the first
+    assert summary["errors"] == 1 and summary["refreshed"] == 1
+    pipeline.generations_poll(max_seconds=5)
+    statuses = set(Generation.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True))
+    assert statuses == {Status.SUCCEEDED}
+
+
+@pytest.mark.django_db
 def test_worker_killed_after_storing_images_does_not_duplicate_them(
     alice, fund, kie, tasks, django_capture_on_commit_callbacks
 ):

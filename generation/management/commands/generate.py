@@ -53,7 +53,7 @@ class Command(BaseCommand):
         if generation.error_message:
             self.stdout.write(f"error: {generation.error_message}")
         for image in generation.images.all():
-            self.stdout.write(f"image: {image.file.path if hasattr(image.file, 'path') else image.file.name}")
+            self.stdout.write(f"image: {_image_link(image.file.url)}")
         if generation.status != Status.SUCCEEDED:
             raise CommandError(f"generation {generation.public_id} {generation.status}", returncode=1)
 
@@ -82,3 +82,9 @@ class Command(BaseCommand):
         if generation.status in (Status.SUBMITTED, Status.RUNNING):
             pipeline.generations_poll(max_seconds=10.0)
         return Generation.objects.get(pk=generation.pk)
+
+
+def _image_link(url):
+    # The storage's URL, not a file path: with S3 there is no local file (and `.path` raises), and a
+    # signed URL works from any host; local storage's /media/ URL is made absolute.
+    return url if url.startswith(("https://", "http://")) else settings.ARTIO_PUBLIC_URL + url

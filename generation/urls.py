@@ -2,16 +2,20 @@ from django.urls import path, re_path
 
 import artio.converters  # noqa: F401 (registers the converters)
 
-from . import api, health, views
+from . import api, health, studio, views
 
 ONE = "generations/<public_id:public_id>/"
 urlpatterns = [
-    path("generate/", views.generate, name="generate"),
-    path("generate/quote/", views.generate_quote, name="generate-quote"),
+    path("generate/", studio.generate, name="generate"),
+    path("generate/quote/", studio.generate_quote, name="generate-quote"),
+    path("generate/kept/<str:name>", studio.generate_kept, name="generate-kept"),
+    path("compare/", studio.compare_page, name="compare"),
+    path("compare/quote/", studio.compare_quote, name="compare-quote"),
     path("generations/", views.generation_list, name="generation-list"),
     path("generations/trash/", views.generation_trash, name="generation-trash"),
     path(ONE, views.generation_detail, name="generation-detail"),
-    path(f"{ONE}rerun/", views.generation_rerun, name="generation-rerun"),
+    path(f"{ONE}card/", studio.generation_card, name="generation-card"),
+    path(f"{ONE}rerun/", studio.generation_rerun, name="generation-rerun"),
     path(f"{ONE}cancel/", views.generation_cancel, name="generation-cancel"),
     path(f"{ONE}delete/", views.generation_delete, name="generation-delete"),
     path(f"{ONE}restore/", views.generation_restore, name="generation-restore"),

@@ -51,10 +51,15 @@ def comparable_models():
 
 
 def compare_input(model, *, prompt, aspect_ratio=""):
-    """Return the input for `model`: the prompt, and the shape where the model offers it."""
+    """Return the input for `model`: the prompt, the shape where the model offers it, and the
+    schema's defaults for the other fields it requires (as its form would start)."""
+    schema = model.input_schema or {}
+    props = schema.get("properties") or {}
     data = {"prompt": prompt}
-    enum = ((model.input_schema or {}).get("properties") or {}).get("aspect_ratio", {}).get("enum") or []
-    if aspect_ratio and aspect_ratio in enum:
+    for name in schema.get("required") or []:
+        if name != "prompt" and "default" in props.get(name, {}):
+            data[name] = props[name]["default"]
+    if aspect_ratio and aspect_ratio in (props.get("aspect_ratio", {}).get("enum") or []):
         data["aspect_ratio"] = aspect_ratio
     return data
 
@@ -90,7 +95,10 @@ def compare_quote(*, user, prompt, model_slugs, aspect_ratio="", preview=False):
             else:
                 quote = services.generation_quote(user=user, model_slug=slug, data=data)
         except ArtioError as exc:
-            result.errors[slug] = exc.message
+            reasons = [m for msgs in exc.details.values() if isinstance(msgs, list) for m in msgs]
+            result.errors[slug] = (
+                " ".join(reasons) if exc.code == "invalid_input" and reasons else exc.message
+            )
             continue
         result.rows.append((model, quote))
         result.total += quote.credits

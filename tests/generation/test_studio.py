@@ -15,6 +15,7 @@ from .test_validation import png_bytes
 FAST = "google/imagen4-fast"
 EDIT = "google/nano-banana-edit"
 HTMX = {"HTTP_HX_REQUEST": "true"}
+NAME = "artio-a-paper-boat-on-a-lake-imagen4-fast-1.png"
 
 
 @pytest.fixture
@@ -227,7 +228,7 @@ def test_download_url_on_s3_asks_the_bucket_for_the_same_name(alice, fund, tasks
     downloads.image_download_url(GenerationImage.objects.select_related("generation__model").get(pk=image.pk))
     assert asked == {
         "name": image.file.name,
-        "ResponseContentDisposition": 'attachment; filename="artio-a-paper-boat-on-a-lake-imagen4-fast-1.png"',
+        "ResponseContentDisposition": f'attachment; filename="{NAME}"',
     }
 
 

@@ -24,9 +24,10 @@
     const counter = el("p", "viewer__counter");
     counter.setAttribute("aria-live", "polite");
     const download = el("a", "button button--small viewer__download", "Download");
-    download.setAttribute("download", "");
+    // No download attribute: the server's Content-Disposition names the file (Chrome would let an
+    // empty attribute win over it and save the random stored name).
     const use = el("a", "button button--small button--secondary viewer__use", "Use as input");
-    const close = el("button", "button button--small button--secondary viewer__close", "Close");
+    const close = el("button", "button button--small button--secondary viewer__close", "✕");
     close.type = "button";
     close.setAttribute("aria-label", "Close viewer (Esc)");
     bar.append(counter, download, use, close);

@@ -131,6 +131,7 @@ def test_use_as_input_keeps_the_image_through_a_form_error(
     tab.locator("#generate-button button").click()
     expect(tab.locator(".prompt .errorlist")).to_be_visible()
     expect(tab.locator(".dropzone__preview img")).to_have_count(1)
+    assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     look(tab, "studio-form-error-keeps-image")
     # and a second image chosen from disk shows its preview too
     tab.locator("input[type=file][name=image_urls]").set_input_files(

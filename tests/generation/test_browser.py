@@ -74,9 +74,14 @@ def test_generate_in_a_browser_from_price_to_images_in_place_viewer_and_download
     expect(over).to_be_hidden()
     expect(tab.locator("#generate-button button")).to_be_enabled()
     assert "22 / 5,000 characters" in tab.locator("[data-count-for=id_prompt]").inner_text()
-    # The docked Generate bar never covers the prompt (a phone above all).
+    # The docked Generate bar never covers the prompt (a phone above all): not at rest, not while
+    # typing a long one.
+    bar = tab.locator("#generate-button")
+    assert no_overlap(prompt.bounding_box(), bar.bounding_box())
+    prompt.fill("a paper boat on a lake, " * 60)
     prompt.focus()
-    assert no_overlap(prompt.bounding_box(), tab.locator("#generate-button").bounding_box())
+    assert no_overlap(prompt.bounding_box(), bar.bounding_box())
+    prompt.fill("a paper boat on a lake")
     # Ctrl+Enter submits from the prompt; the result appears in place, on this page.
     prompt.press("Control+Enter")
     card = tab.locator(".result").first

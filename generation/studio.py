@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponseNotFound
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotFound
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST, require_safe
@@ -27,6 +27,7 @@ from . import compare, kept, selectors, services
 from .forms import GenerationForm, form_query_data
 
 BALANCE_CHANGED = "balance-changed"
+STOP_POLLING = 286
 RECENT_RESULTS = 6
 # Kinds offered for "use as input", best first.
 INPUT_KINDS = (Kind.EDIT, Kind.IMAGE_TO_IMAGE)
@@ -208,6 +209,7 @@ def generate(request):
     context["form"] = form
     context["has_advanced"] = any(getattr(f, "is_advanced", False) for f in form.fields.values())
     context.update(_quote_context(request, model, data, account))
+    context["history"] = selectors.prompts_recent(user=request.user)
     if htmx and request.method == "POST":
         # htmx swaps only 2xx answers: the form comes back in place of itself, with its errors.
         response = render(request, "generation/generate.html#compose", context)
@@ -280,7 +282,11 @@ def generate_kept(request, name):
 @require_GET
 def generation_card(request, public_id):
     """htmx: one result card, polled every 2 s until it finishes."""
-    generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
+    try:
+        generation = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
+    except Http404:
+        # Deleted meanwhile (another tab): 286 is htmx's "stop polling"; the card stays as it was.
+        return HttpResponse(status=STOP_POLLING)
     return _card_response(request, generation)
 
 

@@ -146,6 +146,9 @@ def test_card_polls_until_it_ends_and_a_refund_refreshes_the_balance(alice_clien
     html = done.content.decode()
     assert "every 2s" not in html and "data-terminal" in html
     assert "4 credits refunded" in html and done["HX-Trigger"] == "balance-changed"
+    # Deleted in another tab: the card stops polling (htmx's 286) instead of asking for ever.
+    services.generation_trash(generation=generation)
+    assert alice_client.get(url, **HTMX).status_code == 286
 
 
 @pytest.mark.django_db

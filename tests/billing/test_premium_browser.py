@@ -36,7 +36,7 @@ def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_p
 
     # 1. the Premium model is locked on Standard, and says where to subscribe
     page.goto(f"{live_server.url}/generate/?model={ULTRA}")
-    note = page.locator(".gen-form [role=note]")
+    note = page.locator("#compose [role=note]")
     expect(note).to_contain_text("Imagen 4 Ultra needs the Premium plan; you are on Standard.")
     page.screenshot(path=str(tmp_path / "1-locked.png"), full_page=True)
     note.get_by_role("link", name="Subscribe to Premium").click()

@@ -98,9 +98,11 @@ def test_result_page_polls_until_terminal_and_announces_the_outcome(alice_client
     fragment = alice_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in fragment and 'role="status"' in fragment
     services.generation_cancel(generation_id=generation.pk)
-    fragment = alice_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    refunded = alice_client.get(url, HTTP_HX_REQUEST="true")
+    fragment = refunded.content.decode()
     assert "every 2s" not in fragment
     assert "4 credits refunded" in fragment and "Failed" in fragment
+    assert refunded["HX-Trigger"] == "balance-changed"  # the header's balance refreshes
 
 
 @pytest.mark.django_db

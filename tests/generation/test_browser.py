@@ -1,5 +1,6 @@
 """The Generate flow in headless Chromium: live price, Ctrl+Enter, live status until the images show."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -30,6 +31,19 @@ def media_through_app(monkeypatch):
     from django.test.testcases import _MediaFilesHandler
 
     monkeypatch.setattr(_MediaFilesHandler, "_should_handle", lambda self, path: False)
+
+
+# What a drag from the desktop and a paste from the clipboard deliver: a DataTransfer with a file.
+# (Run through the DevTools protocol, which the page's CSP does not govern.)
+FILE = (
+    "(b64) => new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'cat.png', {type: 'image/png'})"
+)
+DROP = f"""(zone, b64) => {{ const dt = new DataTransfer(); dt.items.add(({FILE})(b64));
+  zone.dispatchEvent(new DragEvent('drop', {{dataTransfer: dt, bubbles: true, cancelable: true}})); }}"""
+PASTE = f"""(zone, b64) => {{ const dt = new DataTransfer(); dt.items.add(({FILE})(b64));
+  zone.querySelector('input[type=file]').focus();
+  zone.dispatchEvent(new ClipboardEvent('paste',
+    {{clipboardData: dt, bubbles: true, cancelable: true}})); }}"""
 
 
 def no_overlap(a, b):
@@ -138,16 +152,19 @@ def test_use_as_input_keeps_the_image_through_a_form_error(
     expect(tab.locator(".dropzone__preview img")).to_have_count(1)
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     look(tab, "studio-form-error-keeps-image")
-    # and a second image chosen from disk shows its preview too
-    tab.locator("input[type=file][name=image_urls]").set_input_files(
-        files=[{"name": "cat.png", "mimeType": "image/png", "buffer": png_bytes()}]
-    )
+    # and an image dropped on the zone, then one pasted, show their previews too
+    png = base64.b64encode(png_bytes()).decode()
+    zone = tab.locator("[data-dropzone]")
+    zone.evaluate(DROP, png)
     expect(tab.locator(".dropzone__preview img")).to_have_count(2)
+    zone.evaluate(PASTE, png)
+    expect(tab.locator(".dropzone__preview img")).to_have_count(3)
+    look(tab, "studio-dropped-and-pasted")
     tab.locator("#id_prompt").fill("make it blue")
     tab.locator("#generate-button button").click()
     expect(tab.locator(".result").first).to_contain_text("Nano Banana")
     edit = read(lambda: Generation.objects.get(model__slug=EDIT))
-    assert len(edit.input["image_urls"]) == 2
+    assert len(edit.input["image_urls"]) == 3
 
 
 @pytest.mark.browser

@@ -10,6 +10,7 @@ from itertools import groupby
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotFound
@@ -135,8 +136,12 @@ def _uploads(request, form, refs):
 
 def _keep_new_files(request, form, refs):
     """The form is going back with an error: keep each new image so the user need not choose it again."""
+    limit = settings.ARTIO_MAX_UPLOAD_BYTES
     for name in form.upload_names:
         for upload in request.FILES.getlist(name):
+            if upload.size > limit:
+                form.add_error(name, f"{upload.name} is larger than {limit // (1024 * 1024)} MB.")
+                continue
             ref = kept.upload_keep(user=request.user, upload=upload)
             if ref:
                 refs.setdefault(name, []).append(ref)

@@ -322,3 +322,14 @@ def test_prompt_history_lists_recent_distinct_prompts_and_reuses_one(alice_clien
     ).content.decode()
     assert "a red fox</textarea>" in page
     assert LedgerEntry.objects.filter(kind="generation_charge").count() == 4
+
+
+@pytest.mark.django_db
+def test_an_image_over_the_upload_limit_is_not_kept_and_says_why(alice_client, alice, fund, settings):
+    fund(alice, 50, plan="standard")
+    settings.ARTIO_MAX_UPLOAD_BYTES = 100
+    image = SimpleUploadedFile("big.png", png_bytes(), content_type="image/png")
+    html = alice_client.post(
+        reverse("generate"), {"model": EDIT, "prompt": "", "image_urls": [image]}
+    ).content.decode()
+    assert "big.png is larger than 0 MB." in html and "__kept" not in html

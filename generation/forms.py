@@ -10,6 +10,10 @@ TEXTAREA_FIELDS = {"prompt", "negative_prompt", "style"}
 ADVANCED_FIELDS = {"negative_prompt", "seed", "nsfw_checker", "output_format", "enable_pro", "style"}
 # Enums drawn as tiles (radio buttons) rather than a select.
 TILE_MAX_CHOICES = 12
+TOO_LONG = (
+    "This is %(show_value)s characters; the limit is %(limit_value)s. Nothing was cut: "
+    "shorten it and try again."
+)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -70,16 +74,30 @@ def _field_for(name, prop, required):
         )
     max_length = prop.get("maxLength")
     widget = None
-    if name in TEXTAREA_FIELDS:
-        widget = forms.Textarea(attrs={"rows": 4, "data-charcount": "true"})
-    return forms.CharField(
+    if name == "prompt":
+        widget = forms.Textarea(
+            attrs={
+                "rows": 3,
+                "data-autogrow": "true",
+                "class": "prompt__input",
+                "placeholder": "Describe the image: subject, setting, style, light, mood…",
+            }
+        )
+    elif name in TEXTAREA_FIELDS:
+        widget = forms.Textarea(attrs={"rows": 3, "data-autogrow": "true"})
+    field = forms.CharField(
         label=label,
         required=required,
         max_length=max_length,
         help_text=help_text,
         widget=widget,
         strip=True,
+        error_messages={"max_length": TOO_LONG},
     )
+    # No maxlength attribute: the browser would cut a long paste silently. The page counts
+    # instead, says how much is over, and the server refuses it (TOO_LONG).
+    field.widget.attrs.pop("maxlength", None)
+    return field
 
 
 class GenerationForm(forms.Form):
@@ -110,6 +128,8 @@ class GenerationForm(forms.Form):
                     ),
                 )
                 field.is_required_upload = name in required
+                field.is_upload = True
+                field.kept = []  # [(reference, preview URL)] of images it already holds (generation/kept.py)
             else:
                 field = _field_for(name, prop, name in required)
                 if "default" in prop and name not in self.initial:

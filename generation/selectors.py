@@ -61,6 +61,83 @@ def image_is_served(*, path):
     ).exists()
 
 
+def sample_is_served(*, path):
+    """Return True if `path` is a model's sample image (the picker's and the landing page's)."""
+    return bool(path) and AIModel.objects.filter(sample_image=path).exists()
+
+
+def image_for_download(*, path):
+    """Return the served result image stored at `path` (not a thumbnail), with its generation and
+    model, or None: what a download needs to name the file."""
+    if not path:
+        return None
+    return (
+        GenerationImage.objects.select_related("generation__model")
+        .filter(file=path, generation__deleted_at__isnull=True)
+        .first()
+    )
+
+
+def image_for_owner(*, user, public_id, position):
+    """Return image `position` of the user's visible generation `public_id`, or None."""
+    return (
+        GenerationImage.objects.select_related("generation__model")
+        .filter(
+            generation__owner=user,
+            generation__public_id=public_id,
+            generation__deleted_at__isnull=True,
+            position=position,
+        )
+        .first()
+    )
+
+
+def generations_recent(*, user, limit=6):
+    """Return the user's latest visible generations for the studio's results column (2 queries)."""
+    return list(generations_for_owner(user=user)[:limit])
+
+
+def generations_by_ids(*, user, public_ids):
+    """Return the user's visible generations among `public_ids`, in that order (for a comparison)."""
+    found = {g.public_id: g for g in generations_for_owner(user=user).filter(public_id__in=public_ids)}
+    return [found[pid] for pid in public_ids if pid in found]
+
+
+# How many recent generations the prompt history looks through for distinct prompts.
+PROMPT_HISTORY_SCAN = 60
+
+
+def prompts_recent(*, user, limit=8):
+    """Return [(public_id, prompt)] of the user's most recent distinct prompts (one query).
+
+    From their generations, so it follows them across devices; trashed ones are left out.
+    """
+    rows = (
+        Generation.objects.filter(owner=user, deleted_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .values_list("public_id", "input")[:PROMPT_HISTORY_SCAN]
+    )
+    seen, history = set(), []
+    for public_id, data in rows:
+        prompt = str((data or {}).get("prompt") or "").strip()
+        if prompt and prompt not in seen:
+            seen.add(prompt)
+            history.append((public_id, prompt))
+            if len(history) == limit:
+                break
+    return history
+
+
+def generation_prompt_for_owner(*, user, public_id):
+    """Return the prompt of the user's generation `public_id` ("" if none): "reuse this prompt"."""
+    data = (
+        Generation.objects.filter(owner=user, public_id=public_id, deleted_at__isnull=True)
+        .values_list("input", flat=True)
+        .first()
+    )
+    return str((data or {}).get("prompt") or "")
+
+
 @dataclass
 class GalleryPage:
     """One page of a gallery; the cursors are None at either end."""

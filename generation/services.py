@@ -381,6 +381,20 @@ def generation_cancel_by_owner(*, generation):
     return generation
 
 
+def generation_rerun_quote(*, generation, user):
+    """Return the credits re-running `generation` would cost `user` now, or None if it cannot run.
+
+    From memory (the model and its prices, the partner discount): no query per result card.
+    """
+    model = model_for_charge(slug=generation.model.slug)
+    if model is None:
+        return None
+    try:
+        return _quote(model=model, data=dict(generation.input or {}), user=user).credits
+    except ArtioError:
+        return None
+
+
 def generation_rerun(*, generation):
     """Create a new generation with the same owner, model and input as `generation`."""
     return generation_create(

@@ -2,12 +2,15 @@ from django.urls import path, re_path
 
 import artio.converters  # noqa: F401 (registers the converters)
 
-from . import api, health, library_views, views
+from . import api, health, library_views, studio, views
 
 ONE = "generations/<public_id:public_id>/"
 urlpatterns = [
-    path("generate/", views.generate, name="generate"),
-    path("generate/quote/", views.generate_quote, name="generate-quote"),
+    path("generate/", studio.generate, name="generate"),
+    path("generate/quote/", studio.generate_quote, name="generate-quote"),
+    path("generate/kept/<str:name>", studio.generate_kept, name="generate-kept"),
+    path("compare/", studio.compare_page, name="compare"),
+    path("compare/quote/", studio.compare_quote, name="compare-quote"),
     path("generations/", library_views.library_page, name="generation-list"),
     path("generations/collections/", library_views.collections_page, name="library-collections"),
     path("generations/collections/new/", library_views.collection_create, name="library-collection-create"),
@@ -34,7 +37,8 @@ urlpatterns = [
     ),
     path("generations/trash/", views.generation_trash, name="generation-trash"),
     path(ONE, views.generation_detail, name="generation-detail"),
-    path(f"{ONE}rerun/", views.generation_rerun, name="generation-rerun"),
+    path(f"{ONE}card/", studio.generation_card, name="generation-card"),
+    path(f"{ONE}rerun/", studio.generation_rerun, name="generation-rerun"),
     path(f"{ONE}cancel/", views.generation_cancel, name="generation-cancel"),
     path(f"{ONE}favourite/", library_views.favourite_toggle, name="library-favourite"),
     path(f"{ONE}delete/", views.generation_delete, name="generation-delete"),

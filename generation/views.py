@@ -2,10 +2,7 @@
 
 import json
 import logging
-from itertools import groupby
-from urllib.parse import urlencode
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -26,157 +23,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django.views.static import serve
 
-from artio.errors import ArtioError
-from billing.selectors import account_get
-from catalog.models import Family
-from catalog.selectors import model_for_charge, model_paused_notice
-
 from . import kie, pipeline, selectors, services
-from .forms import GenerationForm, form_query_data
+from .downloads import content_disposition, image_download_name
 from .library_views import UNDO_SESSION_KEY
+from .studio import BALANCE_CHANGED, form_query
 
 logger = logging.getLogger(__name__)
-
-
-def _picker(models, account):
-    """Return [(family label, [(model, price_from, locked)])] for the model picker."""
-    rows = []
-    for model in models:
-        prices = sorted(p.credits for p in model.prices.all())
-        rows.append((model, prices[0] if prices else None, not model.allows(account.plan)))
-    # Families in the catalogue's declared order (Google first), models in their sort order.
-    order = {value: index for index, (value, _label) in enumerate(Family.choices)}
-    rows.sort(key=lambda r: (order.get(r[0].family, 99), r[0].sort_order, r[0].slug))
-    labels = dict(Family.choices)
-    grouped = groupby(rows, key=lambda r: r[0].family)
-    return [(labels.get(family, family), list(items)) for family, items in grouped]
-
-
-def _choose_model(models, account, slug):
-    allowed = [m for m in models if m.allows(account.plan)]
-    chosen = next((m for m in models if m.slug == slug), None)
-    return chosen or (allowed[0] if allowed else (models[0] if models else None))
-
-
-def _form_values(data):
-    """Return schema input as the form's string values (booleans as "true"/"false"); lists left out."""
-    return {
-        key: "true" if value is True else "false" if value is False else str(value)
-        for key, value in data.items()
-        if not isinstance(value, list)
-    }
-
-
-def _form_query(model, data):
-    """Return the query string that reopens /generate/ with this form's values (for top-up links)."""
-    return urlencode([("model", model.slug), *_form_values(data).items()])
-
-
-def _quote_context(request, model, data):
-    account = account_get(user=request.user)
-    context = {"model": model, "account": account, "quote": None, "quote_error": ""}
-    try:
-        quote, _errors = services.generation_quote_preview(
-            user=request.user, model_slug=model.slug, data=data
-        )
-    except ArtioError as exc:
-        context["quote_error"] = exc.message
-        return context
-    context["quote"] = quote
-    context["balance_after"] = account.balance - quote.credits
-    context["short_by"] = max(0, quote.credits - account.balance)
-    generate_url = reverse("generate") + "?" + _form_query(model, data)
-    context["topup_url"] = reverse("billing") + "?" + urlencode({"next": generate_url})
-    return context
-
-
-@login_required
-def generate(request):
-    """GET: the model picker and the form for the chosen model. POST: create, then show the result page."""
-    account = account_get(user=request.user)
-    source = request.POST if request.method == "POST" else request.GET
-    status, error, form = 200, None, None
-    model = model_for_charge(slug=source.get("model", ""))
-    if model is None and source.get("model"):
-        # A paused model (ops' alerts, or staff) says why and names the one to use instead.
-        notice = model_paused_notice(slug=source["model"])
-        error = services.ModelPaused(notice) if notice else None
-    if request.method == "POST" and model is not None:
-        form = GenerationForm(request.POST, request.FILES, model=model, user=request.user)
-        if form.is_valid():
-            try:
-                generation = services.generation_create(
-                    user=request.user,
-                    model_slug=model.slug,
-                    data=form.input_data(),
-                    uploads=form.upload_data(),
-                    account=account,
-                )
-            except ArtioError as exc:
-                if exc.code == "invalid_input":
-                    form.add_service_errors(exc.details)
-                error, status = exc, exc.http_status
-            else:
-                return redirect(generation.get_absolute_url())
-        else:
-            status = 400
-        data = form.input_data()
-    # Render the page (first visit, or the form again with its errors).
-    models = selectors.models_for_picker()
-    model = model or _choose_model(models, account, "")
-    context = {
-        "families": _picker(models, account),
-        "model": model,
-        "account": account,
-        "error": error,
-        "paused": selectors.dispatch_pause_get() is not None,
-    }
-    if model is None:
-        return render(request, "generation/generate.html", context)
-    context["locked"] = not model.allows(account.plan)
-    if form is None:
-        initial = form_query_data(model, request.GET)
-        if not initial and "defaults" not in request.GET:
-            # A plain visit starts from the options this user last generated with on this model.
-            initial = _form_values(selectors.generation_last_settings(user=request.user, model=model))
-            context["remembered"] = bool(initial)
-        form = GenerationForm(model=model, initial=initial, user=request.user)
-        data = _coerce_initial(form, {k: v for k, v in form.initial.items() if v not in ("", None)})
-    context["form"] = form
-    context.update(_quote_context(request, model, data))
-    return render(request, "generation/generate.html", context, status=status)
-
-
-def _coerce_initial(form, data):
-    """Turn prefilled strings into the types the schema wants, where the form field knows how."""
-    coerced = {}
-    for name, value in data.items():
-        field = form.fields.get(name)
-        if field is None or name in form.upload_names:
-            continue
-        try:
-            coerced[name] = field.clean(value)
-        except forms.ValidationError:
-            continue  # a bad prefill is simply left out of the price preview
-    return {k: v for k, v in coerced.items() if v not in ("", None)}
-
-
-@login_required
-@require_GET
-def generate_quote(request):
-    """htmx: the Generate button with the exact cost for the form's current options."""
-    account = account_get(user=request.user)
-    model = model_for_charge(slug=request.GET.get("model", ""))
-    if model is None:
-        return HttpResponseNotFound()
-    form = GenerationForm(request.GET, model=model, user=request.user)
-    form.is_valid()
-    data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if v not in (None, "", [])}
-    data = {k: v for k, v in data.items() if k not in form.upload_names}
-    context = _quote_context(request, model, data)
-    context["locked"] = not model.allows(account.plan)
-    context["paused"] = selectors.dispatch_pause_get() is not None
-    return render(request, "generation/generate.html#generate-button", context)
 
 
 def _page_or_fragment(request, template, fragment, context):
@@ -212,22 +64,15 @@ def generation_detail(request, public_id):
         "cancellable": not generation.is_terminal and timezone.now() >= generation.cancellable_at,
         "images": list(generation.images.all()),
         "recipe": _recipe(generation),
-        "reuse_url": reverse("generate") + "?" + _form_query(generation.model, generation.input),
+        "reuse_url": reverse("generate") + "?" + form_query(generation.model, generation.input),
+        "rerun_credits": services.generation_rerun_quote(generation=generation, user=request.user),
         "trash_days": settings.ARTIO_TRASH_DAYS,
     }
-    return _page_or_fragment(request, "generation/detail.html", "status", context)
-
-
-@login_required
-@require_POST
-def generation_rerun(request, public_id):
-    source = selectors.generation_get_for_owner(user=request.user, public_id=public_id)
-    try:
-        generation = services.generation_rerun(generation=source)
-    except ArtioError as exc:
-        messages.error(request, exc.message)
-        return redirect(reverse("generate") + "?" + _form_query(source.model, source.input))
-    return redirect(generation.get_absolute_url())
+    response = _page_or_fragment(request, "generation/detail.html", "status", context)
+    if request.headers.get("HX-Request") and generation.is_terminal and generation.refunded:
+        # The poll that first sees the refund (polling stops at a terminal state).
+        response["HX-Trigger"] = BALANCE_CHANGED
+    return response
 
 
 @login_required
@@ -243,7 +88,9 @@ def generation_cancel(request, public_id):
         if generation.refunded:
             refunded = generation.refunded_credits
             messages.success(request, f"Cancelled. {refunded} credits are back in your balance.")
-    return redirect("generation-detail", public_id=public_id)
+    response = redirect("generation-detail", public_id=public_id)
+    response["HX-Trigger"] = BALANCE_CHANGED
+    return response
 
 
 TRASH_PAGE_SIZE = 200
@@ -342,9 +189,18 @@ def image_serve(request, path):
 
     Anyone with the link may see it (the names carry 144 random bits); the moment its owner
     deletes it, the link answers 404, and again works after a restore. Nothing else under
-    MEDIA_ROOT is served.
+    MEDIA_ROOT is served. `?download=1` (a result image, not a thumbnail) answers it as an
+    attachment named after its prompt and model (generation/downloads.py).
     """
-    if not selectors.image_is_served(path=path):
+    if request.GET.get("download"):
+        image = selectors.image_for_download(path=path)
+        if image is None:
+            raise Http404("No such image.")
+        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+        response["Content-Disposition"] = content_disposition(image_download_name(image))
+        response["Cache-Control"] = "private, no-cache"
+        return response
+    if not (selectors.image_is_served(path=path) or selectors.sample_is_served(path=path)):
         raise Http404("No such image.")
     response = serve(request, path, document_root=settings.MEDIA_ROOT)
     # Browsers revalidate (cheap: 304) rather than keep showing an image that was since deleted;

@@ -36,7 +36,7 @@ def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_p
 
     # 1. the Premium model is locked on Standard, and says where to subscribe
     page.goto(f"{live_server.url}/generate/?model={ULTRA}")
-    note = page.locator(".gen-form [role=note]")
+    note = page.locator("#compose [role=note]")
     expect(note).to_contain_text("Imagen 4 Ultra needs the Premium plan; you are on Standard.")
     page.screenshot(path=str(tmp_path / "1-locked.png"), full_page=True)
     note.get_by_role("link", name="Subscribe to Premium").click()
@@ -61,17 +61,17 @@ def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_p
     assert (account.plan, account.balance) == (Plan.PREMIUM, 2050)
     assert read(LedgerEntry.objects.filter(kind=LedgerKind.SUBSCRIPTION_GRANT).count) == 1
 
-    # 3. the Premium model now generates, and the result page reaches its image
+    # 3. the Premium model now generates, and its image appears in place on the studio page
     page.goto(f"{live_server.url}/generate/?model={ULTRA}")
-    expect(page.locator(".gen-form [role=note]")).to_have_count(0)
+    expect(page.locator("#compose [role=note]")).to_have_count(0)
     button = page.locator("#generate-button button[type=submit]")
-    expect(button).to_have_text("Generate 1 image · 12 credits")
+    expect(button.locator(".gen-submit__label")).to_have_text("Generate 1 image · 12 credits")
     page.locator("#id_prompt").fill("a lighthouse in a storm, fine detail")
     page.screenshot(path=str(tmp_path / "5-generate.png"), full_page=True)
     button.click()
-    page.wait_for_url("**/generations/gen_*/")
-    expect(page.get_by_text("1 image ready")).to_be_visible(timeout=20_000)
-    expect(page.locator(".gen-images img")).to_have_count(1)
+    card = page.locator(".result").first
+    expect(card).to_contain_text("Done", timeout=20_000)
+    expect(card.locator(".result__link img")).to_have_count(1)
     page.screenshot(path=str(tmp_path / "6-result.png"), full_page=True)
     generation = read(Generation.objects.get)
     assert (generation.model.slug, generation.status, generation.credits_charged) == (

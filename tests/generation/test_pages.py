@@ -30,7 +30,9 @@ def test_generate_page_shows_models_by_family_with_locked_ones_and_the_price(ali
     assert "Imagen 4 Ultra" in html and "Premium plan" in html  # visible but locked
     assert "Generate 1 image · 4 credits" in html
     assert 'aria-live="polite"' in html
-    assert 'for="id_prompt"' in html and 'maxlength="5000"' in html
+    assert 'for="id_prompt"' in html and 'data-max="5000"' in html
+    # No maxlength: the browser would cut a long paste silently; the page counts and refuses instead.
+    assert "maxlength" not in html
 
 
 @pytest.mark.django_db
@@ -96,9 +98,11 @@ def test_result_page_polls_until_terminal_and_announces_the_outcome(alice_client
     fragment = alice_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in fragment and 'role="status"' in fragment
     services.generation_cancel(generation_id=generation.pk)
-    fragment = alice_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    refunded = alice_client.get(url, HTTP_HX_REQUEST="true")
+    fragment = refunded.content.decode()
     assert "every 2s" not in fragment
     assert "4 credits refunded" in fragment and "Failed" in fragment
+    assert refunded["HX-Trigger"] == "balance-changed"  # the header's balance refreshes
 
 
 @pytest.mark.django_db

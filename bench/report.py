@@ -443,12 +443,9 @@ def analysis(results):
         lines.append(
             f"- **Operator overview (p95 {_f(ov['month']['p95_ms'])} ms at {ov['generations']:,} "
             f"generations; target {ov['target_ms']} ms).** The page runs {ov['statements']} statements "
-            "whatever the volume, but two of them read every generation of the period: the GROUP BY "
-            "(model, day) and the medians (PERCENTILE_CONT sorts each model's durations). Both walk the "
-            "whole heap row (the wide `input` and `kie_record` come before the timestamps), so they cost "
-            "CPU per row on cores shared with everything else (a covering index on `created_at` made "
-            "no difference in a trial). A per-day rollup, kept by the scheduled alert check, would make "
-            "the page independent of volume."
+            "whatever the volume, and reads closed days from the per-day rollup (O(days × models)) and "
+            "only today's generations live (docs/ops.md). What is left is rendering and today's rows, on "
+            "two cores shared with everything else; compare the p50."
         )
     if results["wall_seconds"] >= 600:
         lines.append(f"- **Run time ({_f(results['wall_seconds'] / 60, 1)} min).** See the time per part.")

@@ -221,6 +221,7 @@ class Overview:
     paused_models: list = field(default_factory=list)
     unresolved_mismatches: int | None = None
     built_at: datetime | None = None
+    rolled_at: datetime | None = None  # the oldest roll-up of a closed day shown; today is live
 
 
 # --- Queries ----------------------------------------------------------------------------------------
@@ -239,12 +240,13 @@ _CELL_FIELDS = (
 
 
 def _generation_figures(period, now):
-    """Return ([per (model, day) cell], {model_id: duration histogram}) for the period.
+    """Return ([per (model, day) cell], {model_id: duration histogram}, rolled_at) for the period,
+    rolled_at being when the oldest closed day of the period was rolled up (None: no closed day).
 
     Finished days come from the rollup (rolled first if missing, see ops/rollup.py); today, and
     any day after it, is summed live from the generations.
     """
-    rollup.rollup_missing(period.first_day, period.last_day, now=now)
+    rolled_at = rollup.rollup_missing(period.first_day, period.last_day, now=now)
     live_from = max(period.start, _midnight(rollup.today_utc(now)))
     cells, histograms = [], {}
     for row in ModelDay.objects.filter(
@@ -261,10 +263,14 @@ def _generation_figures(period, now):
         histogram = histograms.setdefault(model_id, {})
         for index, count in live.items():
             histogram[str(index)] = histogram.get(str(index), 0) + count
-    return cells, {
-        model_id: {int(index): count for index, count in histogram.items()}
-        for model_id, histogram in histograms.items()
-    }
+    return (
+        cells,
+        {
+            model_id: {int(index): count for index, count in histogram.items()}
+            for model_id, histogram in histograms.items()
+        },
+        rolled_at,
+    )
 
 
 def _payments_by_day(queryset, period):
@@ -416,7 +422,7 @@ def overview_build(period, *, now=None):
     usd_per_credit = catalog_settings_get().usd_per_credit
     days = [DayRow(day=day) for day in period.day_list()]
     days_by_date = {row.day: row for row in days}
-    cells, histograms = _generation_figures(period, now)
+    cells, histograms, rolled_at = _generation_figures(period, now)
     models = _model_rows(cells, histograms, usd_per_credit, days_by_date)
     total = ModelRow(usd_per_credit=usd_per_credit)
     for row in models:
@@ -440,4 +446,5 @@ def overview_build(period, *, now=None):
         ),
         unresolved_mismatches=unresolved_mismatches_count(),
         built_at=now,
+        rolled_at=rolled_at,
     )

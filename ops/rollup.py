@@ -200,20 +200,23 @@ def rollup_days(first, last, *, now=None):
 
 
 def rollup_missing(first, last, *, now=None):
-    """Roll the days of first..last that have ended and are not rolled yet; return how many were missing.
+    """Roll the days of first..last that have ended and are not rolled yet; return when the oldest of
+    those days was rolled (None when none has ended): how fresh the rollup's figures are.
 
     One read when none is missing; otherwise one roll over the span of the missing days (re-rolling a
     rolled day between them is harmless), so the cost never depends on how many are missing.
     """
+    now = now or timezone.now()
     last = min(last, today_utc(now) - timedelta(days=1))
     if last < first:
-        return 0
-    rolled = set(RolledDay.objects.filter(day__gte=first, day__lte=last).values_list("day", flat=True))
+        return None
+    rolled = dict(RolledDay.objects.filter(day__gte=first, day__lte=last).values_list("day", "rolled_at"))
     missing = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     missing = [day for day in missing if day not in rolled]
     if missing:
         rollup_days(missing[0], missing[-1], now=now)
-    return len(missing)
+        rolled.update(dict.fromkeys(missing, now))
+    return min(rolled.values())
 
 
 def rollup_scheduled():

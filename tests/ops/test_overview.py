@@ -173,6 +173,7 @@ def test_page_shows_tables_charts_balance_and_alerts(staff_client, make_generati
     assert "75.0 %" in page  # 3 of 4 succeeded
     assert "1,000,000.00" in page  # the simulator's balance
     assert "KIE credit balance 12.0: low" in page
+    assert "finished days as summed at" in page and "today live" in page
     assert page.count("<svg") >= 4  # three charts and a success meter
     assert "style=" not in page.split('id="ops-overview"')[1]
     assert "<script" not in page.split('id="ops-overview"')[1]

@@ -118,7 +118,11 @@ def test_rollup_is_idempotent(make_generations):
     assert rollup.rollup_days(first, yesterday) == (6, 12)
     assert rollup.rollup_days(yesterday - timedelta(days=2), yesterday) == (3, 6)  # a range partly rolled
     assert _snapshot() == once
-    assert rollup.rollup_missing(first, yesterday) == 0
+    rolled_at = RolledDay.objects.get(day=first).rolled_at
+    assert rollup.rollup_missing(first - timedelta(days=1), yesterday) == rolled_at  # the oldest roll
+    assert RolledDay.objects.get(day=first - timedelta(days=1)).rolled_at > rolled_at  # rolled just now
+    assert rollup.rollup_missing(first, yesterday) == rolled_at  # nothing missing, nothing rolled
+    assert rollup.rollup_missing(first + timedelta(days=9), yesterday + timedelta(days=9)) is None
 
 
 def test_a_late_refund_shows_once_the_day_is_rolled_again(make_generations):

@@ -337,11 +337,14 @@ def render(results):
         w(
             "`GET /admin/ops/overview/` as a signed-in staff member against gunicorn, "
             f"{REPEAT_NOTE}; the generations were bulk-inserted over the last 29 days "
-            f"in {_f(ov['seed_seconds'])} s. Statements per page: **{ov['statements']}** "
+            f"in {_f(ov['seed_seconds'])} s, then the finished days were rolled up "
+            f"({_f(ov.get('rollup_seconds'), 1)} s), as the nightly `ops-rollup` job keeps them: "
+            "the page reads closed days from the rollup and only today from the rows (docs/ops.md). "
+            f"Statements per page: **{ov['statements']}** "
             "(the same at 10 generations: tests/ops/test_overview.py).\n"
         )
         w("| Period | p50 | p95 | max |\n|---|---|---|---|")
-        for label, key in (("Last 30 days (every row)", "month"), ("Last 7 days", "week")):
+        for label, key in (("Last 30 days (29 rolled up, today live)", "month"), ("Last 7 days", "week")):
             fig = ov[key]
             w(f"| {label} | {_f(fig['p50_ms'])} ms | {_f(fig['p95_ms'])} ms | {_f(fig['max_ms'])} ms |")
         w("")
@@ -471,12 +474,9 @@ def analysis(results):
         lines.append(
             f"- **Operator overview (p95 {_f(ov['month']['p95_ms'])} ms at {ov['generations']:,} "
             f"generations; target {ov['target_ms']} ms).** The page runs {ov['statements']} statements "
-            "whatever the volume, but two of them read every generation of the period: the GROUP BY "
-            "(model, day) and the medians (PERCENTILE_CONT sorts each model's durations). Both walk the "
-            "whole heap row (the wide `input` and `kie_record` come before the timestamps), so they cost "
-            "CPU per row on cores shared with everything else (a covering index on `created_at` made "
-            "no difference in a trial). A per-day rollup, kept by the scheduled alert check, would make "
-            "the page independent of volume."
+            "whatever the volume, and reads closed days from the per-day rollup (O(days × models)) and "
+            "only today's generations live (docs/ops.md). What is left is rendering and today's rows, on "
+            "two cores shared with everything else; compare the p50."
         )
     if results["wall_seconds"] >= 600:
         lines.append(f"- **Run time ({_f(results['wall_seconds'] / 60, 1)} min).** See the time per part.")

@@ -160,3 +160,46 @@ class Mismatch(models.Model):
     @property
     def resolved(self):
         return self.resolved_at is not None
+
+
+# --- Overview rollup: finished UTC days, per model (ops/rollup.py) -----------------------------------
+
+
+class RolledDay(models.Model):
+    """A UTC day whose generations are summed in ModelDay. A day with no generations has this row and
+    no ModelDay, so "rolled, empty" is told apart from "not rolled yet"."""
+
+    day = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self):
+        return f"{self.day} rolled at {self.rolled_at:%Y-%m-%d %H:%M} UTC"
+
+
+class ModelDay(models.Model):
+    """One model's generations created on one finished UTC day, summed: what the overview reads instead
+    of the rows. Derived data: `manage.py ops_rollup` rebuilds it from the generations at any time."""
+
+    day = models.DateField()
+    model = models.ForeignKey("catalog.AIModel", on_delete=models.CASCADE, related_name="+")
+    generations = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    credits_charged = models.BigIntegerField(default=0)
+    credits_refunded = models.BigIntegerField(default=0)
+    kie_credits = models.DecimalField("KIE credits billed", max_digits=18, decimal_places=4, default=0)
+    kie_cost_usd = models.DecimalField("KIE cost (USD)", max_digits=18, decimal_places=6, default=0)
+    cost_reported = models.PositiveIntegerField(default=0, help_text="Generations with a KIE cost.")
+    # Successes' durations (created → completed) counted per bucket of ops.rollup.BUCKET_EDGES,
+    # {"bucket index": count}, sparse: enough for a period's median within one bucket's width.
+    durations = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-day", "model_id"]
+        constraints = [models.UniqueConstraint(fields=["day", "model"], name="model_day_once")]
+
+    def __str__(self):
+        return f"{self.day} model {self.model_id}: {self.generations} generations"

@@ -1,10 +1,12 @@
-"""The operator's overview: what the business did in a period, computed in SQL with a fixed number of queries.
+"""The operator's overview: what the business did in a period, in a fixed number of queries.
 
-Whatever the number of generations, `overview_build` runs the same statements: one GROUP BY (model, day)
-over generations (per-model rows and the daily series both come from it), one for medians (PERCENTILE_CONT
-on PostgreSQL, window functions elsewhere), one GROUP BY day each for top-ups and subscription invoices,
-one over the ledger's refund and dispute rows, and a few small reads (settings, open alerts, paused
-models, unresolved mismatches). KIE's credit balance comes from generation's cached client call.
+Generations are read from the per-day rollup (ops/rollup.py: finished days, per model, with a histogram
+of durations for the median) and, for today only, live: one read of the rolled days, one of the rollup,
+one GROUP BY (model, day) and one duration histogram over today's rows. Then one GROUP BY day each for
+top-ups and subscription invoices, one over the ledger's refund and dispute rows, and a few small reads
+(settings, open alerts, paused models, unresolved mismatches). KIE's credit balance comes from
+generation's cached client call. A closed day missing from the rollup is rolled first (a few more
+statements, once).
 """
 
 from dataclasses import dataclass, field
@@ -12,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.apps import apps
-from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -21,10 +22,10 @@ from billing.models import DisputeStatus, InvoiceStatus, LedgerEntry, LedgerKind
 from billing.models import TopUpStatus as PaidStatus
 from catalog.models import AIModel
 from catalog.selectors import catalog_settings_get
-from generation.models import Generation, Status
 from generation.selectors import kie_credit_balance
 
-from .models import Alert
+from . import rollup
+from .models import Alert, ModelDay
 
 PRESETS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom dates"}
 DEFAULT_PRESET = "7d"
@@ -220,69 +221,56 @@ class Overview:
     paused_models: list = field(default_factory=list)
     unresolved_mismatches: int | None = None
     built_at: datetime | None = None
+    rolled_at: datetime | None = None  # the oldest roll-up of a closed day shown; today is live
 
 
 # --- Queries ----------------------------------------------------------------------------------------
 
 
-def _generation_cells(period):
-    """One GROUP BY (model, day) over the period's generations: integer and date keys only, so
-    PostgreSQL hashes the groups instead of sorting every row (the names are read separately)."""
+_CELL_FIELDS = (
+    "generations",
+    "succeeded",
+    "failed",
+    "credits_charged",
+    "credits_refunded",
+    "kie_credits",
+    "kie_cost_usd",
+    "cost_reported",
+)
+
+
+def _generation_figures(period, now):
+    """Return ([per (model, day) cell], {model_id: duration histogram}, rolled_at) for the period,
+    rolled_at being when the oldest closed day of the period was rolled up (None: no closed day).
+
+    Finished days come from the rollup (rolled first if missing, see ops/rollup.py); today, and
+    any day after it, is summed live from the generations.
+    """
+    rolled_at = rollup.rollup_missing(period.first_day, period.last_day, now=now)
+    live_from = max(period.start, _midnight(rollup.today_utc(now)))
+    cells, histograms = [], {}
+    for row in ModelDay.objects.filter(
+        day__gte=period.first_day, day__lte=period.last_day, day__lt=live_from.date()
+    ).values("model_id", "day", "durations", *_CELL_FIELDS):
+        cells.append(row)
+        # Summed on the stored (string) keys: a plain dict is the cheapest per bucket.
+        histogram = histograms.setdefault(row["model_id"], {})
+        for index, count in row["durations"].items():
+            histogram[index] = histogram.get(index, 0) + count
+    live_to = max(period.end, live_from)
+    cells.extend(rollup.generation_cells(live_from, live_to))
+    for (model_id, _day), live in rollup.duration_histograms(live_from, live_to).items():
+        histogram = histograms.setdefault(model_id, {})
+        for index, count in live.items():
+            histogram[str(index)] = histogram.get(str(index), 0) + count
     return (
-        Generation.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
-        .annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("model_id", "day")
-        .annotate(
-            generations=Count("id"),
-            succeeded=Count("id", filter=Q(status=Status.SUCCEEDED)),
-            failed=Count("id", filter=Q(status=Status.FAILED)),
-            charged=Sum("credits_charged"),
-            refunded_sum=Sum("refunded_credits"),
-            kie_credits=Sum("kie_credits_billed"),
-            kie_cost=Sum("kie_cost_usd"),
-            cost_reported=Count("id", filter=Q(kie_cost_usd__isnull=False)),
-        )
-        .order_by()
+        cells,
+        {
+            model_id: {int(index): count for index, count in histogram.items()}
+            for model_id, histogram in histograms.items()
+        },
+        rolled_at,
     )
-
-
-_MEDIAN_SQL = {
-    # PostgreSQL computes the median itself.
-    "postgresql": """
-        SELECT model_id,
-               PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM completed_at - created_at))
-        FROM generation_generation
-        WHERE created_at >= %s AND created_at < %s AND status = %s AND completed_at IS NOT NULL
-        GROUP BY model_id
-    """,
-    # Elsewhere (SQLite): number each model's durations in order and average the middle one or two.
-    "sqlite": """
-        SELECT model_id, AVG(seconds) FROM (
-            SELECT model_id, seconds,
-                   ROW_NUMBER() OVER (PARTITION BY model_id ORDER BY seconds) AS position,
-                   COUNT(*) OVER (PARTITION BY model_id) AS n
-            FROM (
-                SELECT model_id, (julianday(completed_at) - julianday(created_at)) * 86400.0 AS seconds
-                FROM generation_generation
-                WHERE created_at >= %s AND created_at < %s AND status = %s AND completed_at IS NOT NULL
-            ) AS durations
-        ) AS ranked
-        WHERE position IN ((n + 1) / 2, (n + 2) / 2)
-        GROUP BY model_id
-    """,
-}
-
-
-def _medians(period):
-    """Return {model_id: median seconds from created to completed} over the period's successes."""
-    sql = _MEDIAN_SQL["postgresql" if connection.vendor == "postgresql" else "sqlite"]
-    start, end = period.start, period.end
-    if connection.vendor != "postgresql":
-        # SQLite stores datetimes as text in Django's format; compare like with like.
-        start, end = (value.replace(tzinfo=None).isoformat(sep=" ") for value in (start, end))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [start, end, Status.SUCCEEDED])
-        return {model_id: float(seconds) for model_id, seconds in cursor.fetchall() if seconds is not None}
 
 
 def _payments_by_day(queryset, period):
@@ -360,7 +348,7 @@ def days_left(*, balance, burn_per_day):
 # --- Assembly ---------------------------------------------------------------------------------------
 
 
-def _model_rows(cells, medians, usd_per_credit, days_by_date):
+def _model_rows(cells, histograms, usd_per_credit, days_by_date):
     names = {pk: (slug, name) for pk, slug, name in AIModel.objects.values_list("pk", "slug", "name")}
     by_model = {}
     for cell in cells:
@@ -369,19 +357,10 @@ def _model_rows(cells, medians, usd_per_credit, days_by_date):
             row = by_model[cell["model_id"]] = ModelRow(
                 slug=names[cell["model_id"]][0],
                 name=names[cell["model_id"]][1],
-                median_seconds=medians.get(cell["model_id"]),
+                median_seconds=rollup.median_from_histogram(histograms.get(cell["model_id"], {})),
                 usd_per_credit=usd_per_credit,
             )
-        part = ModelRow(
-            generations=cell["generations"],
-            succeeded=cell["succeeded"],
-            failed=cell["failed"],
-            credits_charged=cell["charged"] or 0,
-            credits_refunded=cell["refunded_sum"] or 0,
-            kie_credits=cell["kie_credits"] or Decimal(0),
-            kie_cost_usd=cell["kie_cost"] or Decimal(0),
-            cost_reported=cell["cost_reported"],
-        )
+        part = ModelRow(**{name: cell[name] or 0 for name in _CELL_FIELDS})
         row.add(part)
         day = days_by_date.get(cell["day"])
         if day is not None:
@@ -443,7 +422,8 @@ def overview_build(period, *, now=None):
     usd_per_credit = catalog_settings_get().usd_per_credit
     days = [DayRow(day=day) for day in period.day_list()]
     days_by_date = {row.day: row for row in days}
-    models = _model_rows(list(_generation_cells(period)), _medians(period), usd_per_credit, days_by_date)
+    cells, histograms, rolled_at = _generation_figures(period, now)
+    models = _model_rows(cells, histograms, usd_per_credit, days_by_date)
     total = ModelRow(usd_per_credit=usd_per_credit)
     for row in models:
         total.add(row)
@@ -466,4 +446,5 @@ def overview_build(period, *, now=None):
         ),
         unresolved_mismatches=unresolved_mismatches_count(),
         built_at=now,
+        rolled_at=rolled_at,
     )

@@ -14,11 +14,10 @@ from playwright.sync_api import expect
 from artio.models import User
 from billing.models import Account, LedgerEntry, LedgerKind, StripeEvent, TopUp, TopUpStatus
 from billing.selectors import ledger_audit
-from generation import pipeline
 from generation.models import Export, Generation, Status
 from tests.fixtures_browser import look
 from tests.generation import conftest as generation
-from tests.generation.conftest import read, wait_for
+from tests.generation.conftest import answer_lost_callbacks, read
 from tests.generation.test_library_browser import menu_action, tile
 
 # The generation tests' fixtures: the seeded catalogue (fund), tasks run in-process, the KIE
@@ -35,19 +34,6 @@ COMPARED = "a lighthouse on a cliff at dusk"
 
 def balance(user):
     return read(lambda: Account.objects.get(user=user).balance)
-
-
-def answer_lost_callbacks(kie, tasks):
-    """Once KIE has called back for `tasks` tasks in all, re-read each task whose callback failed.
-
-    On SQLite the live server's threads share one in-memory database, where a callback arriving
-    while another request writes can meet "database table is locked" and answer 500 (PostgreSQL
-    waits instead). In production the poller re-reads such a task; this does the same, at once.
-    """
-    wait_for(lambda: len(kie.callbacks) >= tasks, timeout=20)
-    for task_id in {c["task_id"] for c in kie.callbacks if c["status"] != 200}:
-        pk = read(lambda: Generation.objects.get(kie_task_id=task_id).pk)  # noqa: B023
-        wait_for(lambda: pipeline.generation_refresh(generation_id=pk) or True)  # noqa: B023
 
 
 def credits_in(text):

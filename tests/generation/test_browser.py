@@ -11,7 +11,7 @@ from generation import services
 from generation.models import Generation, Status
 from tests.fixtures_browser import look
 
-from .conftest import read
+from .conftest import answer_lost_callbacks, read
 from .test_studio import finish_with_image
 from .test_validation import EDIT, png_bytes
 
@@ -191,6 +191,7 @@ def test_compare_two_models_side_by_side(
     button.click()
     cards = tab.locator("#results-list .result")
     expect(cards).to_have_count(3)
+    answer_lost_callbacks(kie, 3)
     for i in range(3):
         expect(cards.nth(i)).to_contain_text("Done", timeout=20_000)
     assert "/compare/?ids=" in tab.url

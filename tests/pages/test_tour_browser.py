@@ -26,11 +26,17 @@ def sign_in(tab, client, user, live_server):
     tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
 
 
+# The elements that stick out past the viewport's right edge, to name them when a page scrolls sideways.
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > innerWidth || e.scrollWidth > e.clientWidth + 1)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
 def shot(tab, name):
-    """look() under a name that says the scheme, after checking nothing scrolls the page sideways."""
-    width = tab.evaluate("document.documentElement.scrollWidth")
-    assert width <= tab.viewport_size["width"], f"{name} scrolls sideways ({width}px)"
+    """look() under a name that says the scheme; then check nothing scrolls the page sideways."""
     look(tab, name if tab.scheme == "light" else f"{name}-dark")
+    width = tab.evaluate("document.documentElement.scrollWidth")
+    assert width <= tab.viewport_size["width"], f"{name} scrolls sideways ({width}px): {tab.evaluate(WIDEST)}"
 
 
 def visit(tab, live_server, path, name, *, status=200):
@@ -111,7 +117,7 @@ def test_signed_in_pages(tab, live_server, client, alice, history, premium, sett
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_staff_pages(tab, live_server, client, staff, make_generations):
+def test_staff_pages(tab, live_server, client, staff, make_generations, kie_sandbox):
     catalog_seed()  # transactional tests flush what the seed migration filled
     made = make_generations(3)
     generation = Generation.objects.get(pk=made[0].pk)

@@ -8,6 +8,7 @@ sign-up, log-in, billing and API keys pages are in tests/polish/test_look_browse
 from decimal import Decimal
 
 import pytest
+from django.template.loader import get_template
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -66,6 +67,14 @@ def test_signed_out_pages(tab, live_server):
     assert posted.value.status == 403
     tab.wait_for_load_state()
     shot(tab, "csrf-failure")
+
+    # The 500 page as Django's handler renders it: no request, no context (served as is here, as
+    # nothing in the app fails on purpose); its stylesheet comes from the live server.
+    html = get_template("500.html").render()
+    tab.route(f"{live_server.url}/broken/", lambda route: route.fulfill(body=html, content_type="text/html"))
+    tab.goto(f"{live_server.url}/broken/")
+    expect(tab.get_by_role("heading", name="Something went wrong on our side")).to_be_visible()
+    shot(tab, "server-error")
 
 
 @pytest.mark.browser

@@ -143,6 +143,19 @@ def test_staff_pages(tab, live_server, client, staff, make_generations, kie_sand
         amount_usd=Decimal("0.01"),
         detail="KIE billed 6 credits for a 4-credit price row.",
     )
+    Mismatch.objects.create(
+        day=timezone.now().date(),
+        kind=MismatchKind.TASK_WITHOUT_GENERATION,
+        subject="task_orphan_7",
+        kie_task_ids="task_orphan_7",
+        billed_credits=Decimal("4"),
+        amount_credits=Decimal("4"),
+        amount_usd=Decimal("0.02"),
+        detail="A KIE task with no generation.",
+        resolved_at=timezone.now(),
+        resolved_by=staff,
+        resolution_note="A retried upload at KIE; their support refunded it.",
+    )
     sign_in(tab, client, staff, live_server)
 
     visit(tab, live_server, "/admin/", "admin-index")
@@ -150,3 +163,8 @@ def test_staff_pages(tab, live_server, client, staff, make_generations, kie_sand
     visit(tab, live_server, "/admin/catalog/price/", "admin-price-list")
     visit(tab, live_server, "/admin/ops/overview/", "admin-overview")
     visit(tab, live_server, "/admin/ops/mismatch/", "admin-mismatches")
+    if tab.viewport_size["width"] >= 1280:
+        # every column, the money at issue and who resolved it included, without scrolling the table
+        table = tab.locator("#changelist .results").bounding_box()
+        last = tab.locator("th.column-resolved").bounding_box()
+        assert last["x"] + last["width"] <= table["x"] + table["width"], (last, table)

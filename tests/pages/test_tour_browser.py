@@ -55,6 +55,7 @@ def test_signed_out_pages(tab, live_server):
     tab.wait_for_url("**/accounts/password/reset/done/")
     shot(tab, "password-reset-done")
     visit(tab, live_server, "/accounts/confirm-email/", "verification-sent")
+    visit(tab, live_server, "/accounts/password/reset/key/1-not-a-real-key/", "password-reset-bad-link")
     visit(tab, live_server, "/no-such-page/", "not-found", status=404)
 
     # A form posted without its CSRF cookie (a stale tab, cookies cleared) gets the 403 page.
@@ -113,6 +114,10 @@ def test_signed_in_pages(tab, live_server, client, alice, history, premium, sett
     visit(tab, live_server, "/billing/key-spend/", "key-spend")
     expect(tab.get_by_text(key.name).first).to_be_visible()
     visit(tab, live_server, "/account/webhook-deliveries/", "webhook-deliveries")
+    tab.goto(f"{live_server.url}/account/api-keys/")
+    expect(tab.get_by_role("button", name=f"Revoke key artio_{key.prefix}")).to_be_visible()
+    expect(tab.get_by_text("Credits spent through each key")).to_be_visible()  # loaded after the page
+    shot(tab, "api-keys-with-a-key")
     visit(tab, live_server, "/pricing/", "pricing-signed-in")
     visit(tab, live_server, "/accounts/logout/", "logout-confirm")
     visit(

@@ -49,6 +49,20 @@ def visit(tab, live_server, path, name, *, status=200):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_signed_out_pages(tab, live_server):
+    # The form states polish's tests do not show: sign-up and sign-in refused, with their errors.
+    tab.goto(f"{live_server.url}/accounts/signup/")
+    tab.get_by_label("Email").fill("not-an-address")
+    tab.get_by_label("Password", exact=True).fill("short")
+    tab.get_by_role("button", name="Sign up").click()
+    expect(tab.locator(".errorlist").first).to_be_visible()
+    shot(tab, "signup-errors")
+    tab.goto(f"{live_server.url}/accounts/login/")
+    tab.get_by_label("Email").fill("nobody@example.com")
+    tab.get_by_label("Password").fill("wrong-password")
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.locator(".errorlist, [role=alert]").first).to_be_visible()
+    shot(tab, "login-failed")
+
     visit(tab, live_server, "/accounts/password/reset/", "password-reset")
     tab.get_by_label("Email").fill("nobody@example.com")
     tab.get_by_role("button", name="Reset").click()
@@ -102,6 +116,12 @@ def test_signed_in_pages(tab, live_server, client, alice, history, premium, sett
     )
     sign_in(tab, client, alice, live_server)
 
+    # A top-up below the minimum: the billing page again, with the error by the field.
+    tab.goto(f"{live_server.url}/billing/")
+    tab.get_by_label("Amount (USD)").fill("1")
+    tab.get_by_role("button", name="Continue to payment").click()
+    expect(tab.get_by_role("alert").filter(has_text="The minimum top-up")).to_be_visible()
+    shot(tab, "billing-topup-refused")
     visit(tab, live_server, f"/billing/success/?session_id={paid.stripe_session_id}", "topup-success")
     visit(tab, live_server, f"/billing/cancel/?topup={abandoned.public_id}", "topup-cancel")
     visit(tab, live_server, f"/billing/receipts/{paid.public_id}/", "receipt")

@@ -121,6 +121,7 @@ def test_signed_in_pages(tab, live_server, client, alice, history, premium, sett
     tab.get_by_label("Amount (USD)").fill("1")
     tab.get_by_role("button", name="Continue to payment").click()
     expect(tab.get_by_role("alert").filter(has_text="The minimum top-up")).to_be_visible()
+    expect(tab.get_by_label("Amount (USD)")).to_be_focused()  # in view, not 2,000 px below the top
     shot(tab, "billing-topup-refused")
     visit(tab, live_server, f"/billing/success/?session_id={paid.stripe_session_id}", "topup-success")
     visit(tab, live_server, f"/billing/cancel/?topup={abandoned.public_id}", "topup-cancel")

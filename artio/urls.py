@@ -21,6 +21,8 @@ api_v1 = [
 
 # Staff sign in through allauth's login and its rate limits; the admin's own form has none.
 admin.site.login = secure_admin_login(admin.site.login)
+# Staff should know whose admin they are in (the default says "Django administration").
+admin.site.site_header = admin.site.site_title = "Artio admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -6,11 +6,14 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from artio.admin_base import ReadOnlyAdmin
 from catalog.admin.ai_models import AIModelAdmin
 from catalog.models import AIModel
+from catalog.money import usd_dollars
+from catalog.templatetags.catalog_extras import plain
 
 from .models import Alert, AlertSettings, Mismatch
 from .views import overview_view, trial_view
@@ -136,16 +139,8 @@ class AIModelWithTrialAdmin(AIModelAdmin):
 @admin.register(Mismatch)
 class MismatchAdmin(admin.ModelAdmin):
     form = MismatchResolveForm
-    list_display = (
-        "day",
-        "kind",
-        "subject",
-        "model",
-        "amount_credits",
-        "amount_usd",
-        "resolved_at",
-        "resolved_by",
-    )
+    # Money and resolution in one column each, so every column fits 1280 px beside the filters.
+    list_display = ("day", "kind", "subject", "model", "at_issue", "resolved")
     list_filter = (OpenFilter, "kind", "day", "model")
     search_fields = ("subject", "kie_task_ids", "generation__public_id")
     list_select_related = ("model", "resolved_by")
@@ -172,6 +167,21 @@ class MismatchAdmin(admin.ModelAdmin):
         ("Resolution", {"fields": ("resolved", "resolution_note", "resolved_at", "resolved_by")}),
         ("Seen", {"fields": ("found_at", "updated_at")}),
     ]
+
+    @admin.display(description="at issue", ordering="amount_usd")
+    def at_issue(self, obj):
+        return format_html(
+            "{}<br><small>{} KIE credits</small>", usd_dollars(obj.amount_usd), plain(obj.amount_credits)
+        )
+
+    @admin.display(description="resolved", ordering="resolved_at")
+    def resolved(self, obj):
+        if obj.resolved_at is None:
+            return "—"
+        by = obj.resolved_by.email if obj.resolved_by else "—"
+        return format_html(
+            "{}<br><small>by {}</small>", date_format(obj.resolved_at, "SHORT_DATETIME_FORMAT"), by
+        )
 
     @admin.display(description="generation")
     def generation_link(self, obj):

@@ -132,6 +132,15 @@ class PriceListForm(forms.ModelForm):
         model = Price
         fields = ["credits"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The column header is no label for a screen reader: each row's field names its price.
+        price = self.instance
+        if price.pk:
+            variant = f" ({price.variant})" if price.variant else ""
+            label = f"Retail credits, {price.model.name}{variant}"
+            self.fields["credits"].widget.attrs["aria-label"] = label
+
 
 class FactorForm(forms.Form):
     factor = forms.DecimalField(

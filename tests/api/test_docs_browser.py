@@ -6,6 +6,8 @@ CDN, as drf-spectacular does by default, the page is blank without internet and 
 
 import pytest
 
+from tests.fixtures_browser import look
+
 OPERATIONS = {
     "Price a generation": "curl -X POST",
     "Start a generation": "curl -X POST",
@@ -18,7 +20,7 @@ OPERATIONS = {
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_api_docs_show_a_curl_and_a_python_example_per_endpoint(page, live_server, tmp_path):
+def test_api_docs_show_a_curl_and_a_python_example_per_endpoint(page, live_server):
     page.goto(f"{live_server.url}/api/docs/")
 
     for summary, curl in OPERATIONS.items():
@@ -30,4 +32,6 @@ def test_api_docs_show_a_curl_and_a_python_example_per_endpoint(page, live_serve
         assert description.locator("code", has_text=curl).count() >= 1, summary
         assert description.locator("code", has_text="import").count() >= 1, summary
         assert description.locator("code", has_text="requests.").count() >= 1, summary
-    page.screenshot(path=str(tmp_path / "api-docs.png"), full_page=True)
+    # Swagger UI's own markup (nested controls, its contrast) fails axe and is not ours to fix;
+    # tests/polish/test_look_browser.py checks our header on this page.
+    look(page, "api-docs-examples", axe=False)

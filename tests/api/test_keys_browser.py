@@ -6,11 +6,12 @@ from django.utils import timezone
 from artio.services import api_key_create
 from billing.services import account_for_user
 from generation.models import WebhookDelivery
+from tests.fixtures_browser import look
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_keys_page_fits_a_phone_and_shows_a_new_key_once(phone_page, client, alice, live_server, tmp_path):
+def test_keys_page_fits_a_phone_and_shows_a_new_key_once(phone_page, client, alice, live_server):
     # given: a partner with a revoked key and a failed webhook delivery with a long URL
     revoked, _ = api_key_create(user=alice, name="old server")
     revoked.revoked_at = timezone.now()
@@ -35,7 +36,7 @@ def test_keys_page_fits_a_phone_and_shows_a_new_key_once(phone_page, client, ali
     phone_page.get_by_label("Name").fill("phone test")
     phone_page.get_by_role("button", name="Create key").click()
     phone_page.wait_for_selector("#new-key-value")
-    phone_page.screenshot(path=str(tmp_path / "api-keys-phone.png"), full_page=True)
+    look(phone_page, "api-keys-new-key")
 
     # then: the whole key is there to copy, and the Revoke button and the delivery's URL are on
     # screen without scrolling anything sideways (the page or a table)

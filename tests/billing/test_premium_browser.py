@@ -7,9 +7,9 @@ from billing.models import Account, LedgerEntry, LedgerKind, Subscription, Subsc
 from billing.selectors import ledger_audit
 from catalog.models import Plan
 from generation.models import Generation, Status
+from tests.fixtures_browser import look
 from tests.generation import conftest as generation
 from tests.generation.conftest import read
-from tests.generation.test_browser import sign_in
 
 # The generation tests' fixtures, here too: funded users, tasks run in-process, the KIE simulator,
 # and a media folder of the test's own (autouse).
@@ -18,10 +18,16 @@ fund, kie, media, tasks = generation.fund, generation.kie, generation.media, gen
 ULTRA = "google/imagen4-ultra"  # Imagen 4 Ultra: min_plan Premium, 12 credits an image
 
 
+def sign_in(tab, client, user, live_server):
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_portal(
-    page, client, alice, fund, kie, tasks, live_server, settings, tmp_path
+    page, client, alice, fund, kie, tasks, live_server, settings
 ):
     # after `kie`, which points callbacks at a closed port: the sandbox's signed events must
     # reach this live server's real webhook
@@ -38,24 +44,24 @@ def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_p
     page.goto(f"{live_server.url}/generate/?model={ULTRA}")
     note = page.locator("#compose [role=note]")
     expect(note).to_contain_text("Imagen 4 Ultra needs the Premium plan; you are on Standard.")
-    page.screenshot(path=str(tmp_path / "1-locked.png"), full_page=True)
+    look(page, "premium-locked")
     note.get_by_role("link", name="Subscribe to Premium").click()
     page.wait_for_url("**/billing/subscribe/?plan=premium")
     expect(page.get_by_role("heading", name="Subscribe to Premium")).to_be_visible()
-    page.screenshot(path=str(tmp_path / "2-subscribe.png"), full_page=True)
+    look(page, "premium-subscribe")
 
     # 2. POST /billing/subscribe/ → the sandbox checkout → pay → back on /billing/, on Premium
     page.get_by_role("button", name="Continue to payment").click()
     page.wait_for_url("**/billing/sandbox/subscribe/premium/?session=*")
     expect(page.get_by_text("SANDBOX — no real money moves")).to_be_visible()
-    page.screenshot(path=str(tmp_path / "3-sandbox-checkout.png"), full_page=True)
+    look(page, "premium-sandbox-checkout")
     page.get_by_role("button", name="Subscribe for $20.00 a month").click()
     page.wait_for_url("**/billing/#subscription")
     subscription_section = page.locator("#subscription")
     expect(subscription_section).to_contain_text("Premium, $20.00 a month, 2,000 credits each paid month")
     expect(page.locator(".stat__value").nth(1)).to_have_text("Premium")
     expect(page.locator(".stat__value").first).to_contain_text("2,050")
-    page.screenshot(path=str(tmp_path / "4-subscribed.png"), full_page=True)
+    look(page, "premium-subscribed")
     # the sandbox's signed events went through the real webhook, which granted the plan once
     account = read(lambda: Account.objects.get(user=alice))
     assert (account.plan, account.balance) == (Plan.PREMIUM, 2050)
@@ -67,12 +73,12 @@ def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_p
     button = page.locator("#generate-button button[type=submit]")
     expect(button.locator(".gen-submit__label")).to_have_text("Generate 1 image · 12 credits")
     page.locator("#id_prompt").fill("a lighthouse in a storm, fine detail")
-    page.screenshot(path=str(tmp_path / "5-generate.png"), full_page=True)
+    look(page, "premium-generate")
     button.click()
     card = page.locator(".result").first
     expect(card).to_contain_text("Done", timeout=20_000)
     expect(card.locator(".result__link img")).to_have_count(1)
-    page.screenshot(path=str(tmp_path / "6-result.png"), full_page=True)
+    look(page, "premium-result")
     generation = read(Generation.objects.get)
     assert (generation.model.slug, generation.status, generation.credits_charged) == (
         ULTRA,
@@ -84,14 +90,14 @@ def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_p
     page.goto(f"{live_server.url}/billing/")
     page.get_by_role("button", name="Manage or cancel").click()
     page.wait_for_url("**/billing/sandbox/portal/")
-    page.screenshot(path=str(tmp_path / "7-portal.png"), full_page=True)
+    look(page, "premium-portal")
     page.get_by_role("button", name="Cancel at the end of the period").click()
     expect(page.get_by_text("ends at the period's end")).to_be_visible()
-    page.screenshot(path=str(tmp_path / "8-portal-canceled.png"), full_page=True)
+    look(page, "premium-portal-canceled")
     page.get_by_role("link", name="← Return to Artio").click()
     page.wait_for_url("**/billing/#subscription")
     expect(subscription_section).to_contain_text("canceled: no more renewals; your credits stay")
-    page.screenshot(path=str(tmp_path / "9-billing-canceled.png"), full_page=True)
+    look(page, "premium-billing-canceled")
     subscription = read(Subscription.objects.get)
     assert subscription.cancel_at_period_end is True
     # Premium stays until the paid month ends
@@ -99,4 +105,3 @@ def test_subscribe_through_the_sandbox_generate_with_premium_and_cancel_in_the_p
 
     # 5. the money adds up
     assert read(ledger_audit) == []
-    print(tmp_path)

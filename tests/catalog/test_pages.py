@@ -130,7 +130,7 @@ def test_pricing_shows_all_25_seed_prices_with_the_seed_credits_and_dollars(clie
 def test_pricing_shows_credit_packs_with_per_credit_price(client):
     body = client.get(reverse("pricing")).content.decode()
     assert "$25.00" in body
-    assert "2600" in body
+    assert "2,600" in body  # thousands separated, as on the billing page
     assert "0.96¢ per credit" in body  # $25 / 2600
     assert "+4% bonus" in body
     assert "1¢ per credit" in body  # the $5 pack, no bonus

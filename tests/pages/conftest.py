@@ -1,0 +1,38 @@
+"""Fixtures of the page tour: the polish tests' ledger history and the ops tests' bulk generations."""
+
+import pytest
+
+from billing.models import SubscriptionPlan
+from catalog.models import Plan
+from tests.ops.conftest import make_generations  # noqa: F401 (a fixture, used by name)
+from tests.polish.conftest import history  # noqa: F401 (a fixture, used by name)
+
+WIDTHS = {390: 844, 1280: 900}
+
+
+@pytest.fixture(params=[(w, s) for s in ("light", "dark") for w in WIDTHS], ids=lambda p: f"{p[0]}-{p[1]}")
+def tab(request, browser):
+    """A tab at 390 (a phone, touch) or 1280 px, in the light or the dark colour scheme."""
+    width, scheme = request.param
+    phone = width < 768
+    context = browser.new_context(
+        viewport={"width": width, "height": WIDTHS[width]},
+        color_scheme=scheme,
+        is_mobile=phone,
+        has_touch=phone,
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.scheme = scheme
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def premium():
+    # Transactional tests flush the plan the migration seeded.
+    plan, _ = SubscriptionPlan.objects.get_or_create(
+        slug="premium",
+        defaults={"name": "Premium", "tier": Plan.PREMIUM, "price_cents": 2000, "monthly_credits": 2000},
+    )
+    return plan

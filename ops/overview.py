@@ -118,16 +118,7 @@ class ModelRow:
     usd_per_credit: Decimal = Decimal(0)
 
     def add(self, other):
-        for name in (
-            "generations",
-            "succeeded",
-            "failed",
-            "credits_charged",
-            "credits_refunded",
-            "kie_credits",
-            "kie_cost_usd",
-            "cost_reported",
-        ):
+        for name in _CELL_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property

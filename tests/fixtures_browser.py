@@ -81,3 +81,22 @@ def axe_violations(page):
         for v in results.response["violations"]
         if v.get("impact") in SERIOUS
     ]
+
+
+def sign_in(tab, client, user, live_server):
+    """Sign the tab in as `user` with the session of Django's test client (no login form to walk)."""
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+
+
+def themed_tab(browser, *, width, height, scheme):
+    """Return a new tab at `width` px (a touch phone below 768) in the light or dark colour scheme."""
+    phone = width < 768
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, color_scheme=scheme, is_mobile=phone, has_touch=phone
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.scheme = scheme
+    return page

@@ -7,7 +7,7 @@ from billing.models import Account, LedgerEntry, LedgerKind, Subscription, Subsc
 from billing.selectors import ledger_audit
 from catalog.models import Plan
 from generation.models import Generation, Status
-from tests.fixtures_browser import look
+from tests.fixtures_browser import look, sign_in
 from tests.generation import conftest as generation
 from tests.generation.conftest import read
 
@@ -16,12 +16,6 @@ from tests.generation.conftest import read
 fund, kie, media, tasks = generation.fund, generation.kie, generation.media, generation.tasks
 
 ULTRA = "google/imagen4-ultra"  # Imagen 4 Ultra: min_plan Premium, 12 credits an image
-
-
-def sign_in(tab, client, user, live_server):
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
 
 
 @pytest.mark.browser

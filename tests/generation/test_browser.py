@@ -9,19 +9,13 @@ from playwright.sync_api import expect
 
 from generation import services
 from generation.models import Generation, Status
-from tests.fixtures_browser import look
+from tests.fixtures_browser import look, sign_in
 
 from .conftest import answer_lost_callbacks, read
 from .test_studio import finish_with_image
 from .test_validation import EDIT, png_bytes
 
 FAST = "google/imagen4-fast"
-
-
-def sign_in(tab, client, user, live_server):
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import pytest
 from playwright.sync_api import expect
 
 from generation.models import Export, Generation
+from tests.fixtures_browser import sign_in
 
 from .conftest import read
 from .library_helpers import library_seed
-from .test_browser import sign_in
 
 PROMPTS = [
     "a lighthouse on a cliff at dusk",

@@ -329,7 +329,7 @@ def test_migration_carries_hidden_rows_over_as_deleted_and_schedules_the_purge(a
 def test_delete_undo_and_delete_forever_in_a_browser(
     request, viewport, client, alice, fund, kie, tasks, live_server, tmp_path
 ):
-    from .test_browser import sign_in
+    from tests.fixtures_browser import sign_in
 
     tab = request.getfixturevalue(viewport)
     fund(alice, 100)

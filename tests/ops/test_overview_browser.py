@@ -11,13 +11,7 @@ from catalog.models import AIModel
 from catalog.services import catalog_seed
 from generation.models import Status
 from ops.models import Alert, AlertKind
-from tests.fixtures_browser import look
-
-
-def sign_in(tab, client, user, live_server):
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+from tests.fixtures_browser import look, sign_in
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import pytest
 
 from billing.models import SubscriptionPlan
 from catalog.models import Plan
+from tests.fixtures_browser import themed_tab
 from tests.ops.conftest import make_generations  # noqa: F401 (a fixture, used by name)
 from tests.polish.conftest import history  # noqa: F401 (a fixture, used by name)
 
@@ -14,18 +15,9 @@ WIDTHS = {390: 844, 1280: 900}
 def tab(request, browser):
     """A tab at 390 (a phone, touch) or 1280 px, in the light or the dark colour scheme."""
     width, scheme = request.param
-    phone = width < 768
-    context = browser.new_context(
-        viewport={"width": width, "height": WIDTHS[width]},
-        color_scheme=scheme,
-        is_mobile=phone,
-        has_touch=phone,
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.scheme = scheme
+    page = themed_tab(browser, width=width, height=WIDTHS[width], scheme=scheme)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture

@@ -18,14 +18,7 @@ from billing.models import TopUp
 from catalog.services import catalog_seed
 from generation.models import Generation, WebhookDelivery
 from ops.models import Mismatch, MismatchKind
-from tests.fixtures_browser import look
-
-
-def sign_in(tab, client, user, live_server):
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
-
+from tests.fixtures_browser import look, sign_in
 
 # The elements that stick out past the viewport's right edge, to name them when a page scrolls sideways.
 WIDEST = """() => [...document.querySelectorAll('body *')]

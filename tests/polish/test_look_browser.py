@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from billing import services
-from tests.fixtures_browser import look
+from tests.fixtures_browser import look, sign_in, themed_tab
 
 WIDTHS = {390: 844, 768: 1024, 1280: 900}
 
@@ -15,24 +15,9 @@ WIDTHS = {390: 844, 768: 1024, 1280: 900}
 @pytest.fixture(params=[(w, s) for w in WIDTHS for s in ("light", "dark")], ids=lambda p: f"{p[0]}-{p[1]}")
 def tab(request, browser):
     width, scheme = request.param
-    phone = width < 768
-    context = browser.new_context(
-        viewport={"width": width, "height": WIDTHS[width]},
-        color_scheme=scheme,
-        is_mobile=phone,
-        has_touch=phone,
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.scheme = scheme
+    page = themed_tab(browser, width=width, height=WIDTHS[width], scheme=scheme)
     yield page
-    context.close()
-
-
-def sign_in(tab, client, user, live_server):
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+    page.context.close()
 
 
 def no_sideways_scroll(tab):

@@ -5,6 +5,7 @@ from allauth.account.models import EmailAddress
 
 from artio.models import ApiKey
 from artio.services import api_key_create
+from tests.fixtures_browser import sign_in
 
 VIOLATION = "Content Security Policy"
 
@@ -17,12 +18,6 @@ def watch_console(tab):
         lambda message: VIOLATION in message.text and refused.append(f"{tab.url}: {message.text}"),
     )
     return refused
-
-
-def sign_in(tab, client, user, live_server):
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    tab.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
 
 
 @pytest.mark.browser

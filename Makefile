@@ -37,9 +37,12 @@ format: $(STAMP)
 
 # Runs on SQLite, and on PostgreSQL too when DATABASE_URL is set
 # (SKIP_SQLITE=1 leaves out the SQLite run, as .ci/run does for its second pass).
+# The browser tests judge pages, not the database, and take half the suite's time: they run in the
+# SQLite pass only (PG_BROWSER=1 runs them on PostgreSQL as well).
+PG_MARKS := $(if $(PG_BROWSER),,-m "not browser")
 test: lint
 	@if [ -z "$(SKIP_SQLITE)" ]; then echo "== pytest on SQLite =="; DJANGO_DEBUG=1 DATABASE_URL= $(PY) -m pytest -q; fi
-	@if [ -n "$$DATABASE_URL" ]; then echo "== pytest on $$DATABASE_URL =="; DJANGO_DEBUG=1 $(PY) -m pytest -q; fi
+	@if [ -n "$$DATABASE_URL" ]; then echo "== pytest on $$DATABASE_URL =="; DJANGO_DEBUG=1 $(PY) -m pytest -q $(PG_MARKS); fi
 
 # Not part of `make test`: needs PostgreSQL (postgres@127.0.0.1:5432, trust) and Redis (127.0.0.1:6379);
 # makes and drops its own database, uses Redis DB 15 (BENCH_PG, BENCH_REDIS_DB change them), takes

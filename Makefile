@@ -38,8 +38,9 @@ format: $(STAMP)
 # Runs on SQLite, and on PostgreSQL too when DATABASE_URL is set
 # (SKIP_SQLITE=1 leaves out the SQLite run, as .ci/run does for its second pass).
 # The browser tests judge pages, not the database, and take half the suite's time: they run in the
-# SQLite pass only (PG_BROWSER=1 runs them on PostgreSQL as well).
-PG_MARKS := $(if $(PG_BROWSER),,-m "not browser")
+# SQLite pass only (PG_BROWSER=1 runs them on PostgreSQL as well), except those marked postgres too,
+# whose concurrent requests SQLite's shared in-memory test connection cannot serve.
+PG_MARKS := $(if $(PG_BROWSER),,-m "not browser or postgres")
 test: lint
 	@if [ -z "$(SKIP_SQLITE)" ]; then echo "== pytest on SQLite =="; DJANGO_DEBUG=1 DATABASE_URL= $(PY) -m pytest -q; fi
 	@if [ -n "$$DATABASE_URL" ]; then echo "== pytest on $$DATABASE_URL =="; DJANGO_DEBUG=1 $(PY) -m pytest -q $(PG_MARKS); fi

@@ -161,6 +161,7 @@ def test_use_as_input_keeps_the_image_through_a_form_error(
     assert len(edit.input["image_urls"]) == 3
 
 
+@pytest.mark.postgres  # cards polling at once misuse SQLite's shared in-memory test connection
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("viewport", ["page", "phone_page"])
@@ -176,8 +177,6 @@ def test_compare_two_models_side_by_side(
     tab.wait_for_url("**/compare/")
     look(tab, "compare-start")
     tab.locator("#id_prompt").fill("a lighthouse at dusk")
-    # Two models, not more: on SQLite the live server's threads share one in-memory connection, and
-    # every card polling at once has been seen to misuse it (InterfaceError), leaving a card queued.
     for slug in (FAST, "gpt-image/1.5-text-to-image"):
         tab.locator(f'input[name=models][value="{slug}"]').check()
     button = tab.locator("#compare-button button")

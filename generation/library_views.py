@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from artio.errors import ArtioError
 
-from . import library
+from . import library, library_tiles
 from .models import Collection, Status
 
 TEMPLATE = "generation/list.html"
@@ -27,17 +27,6 @@ UNDO_SESSION_KEY = "generation_undo"
 
 def _is_htmx(request):
     return bool(request.headers.get("HX-Request"))
-
-
-def _short(text, size):
-    return text if len(text) <= size else text[: size - 1].rstrip() + "…"
-
-
-def _decorate(generation):
-    """Give a tile its prompt cut to size once (the template shows it in several places)."""
-    generation.caption = _short(generation.prompt, 120)
-    generation.label = _short(generation.prompt, 40)
-    return generation
 
 
 def _tile_context(request, here):
@@ -52,13 +41,14 @@ def _library(request, *, collection=None):
     page = library.library_page(
         user=request.user, filters=filters, before=request.GET.get("before"), collection=collection
     )
-    for generation in page.items:
-        _decorate(generation)
+    base = reverse("generation-list")
+    tiles = [library_tiles.tile(generation, base=base) for generation in page.items]
     query = filters.query()
     cursor = urlencode({"before": page.older}) if page.older else ""
     collections = library.collections_for_owner(user=request.user)
     context = {
         "page": page,
+        "tiles": tiles,
         "filters": filters,
         "more_url": f"{request.path}?{query}{'&' if query else ''}{cursor}" if cursor else "",
         "collection": collection,
@@ -114,7 +104,7 @@ def favourite_toggle(request, public_id):
         user=request.user, public_id=public_id, on=request.POST.get("on") == "1"
     )
     if _is_htmx(request):
-        context = {"g": _decorate(generation), **_tile_context(request, _back(request))}
+        context = {"g": library_tiles.heart(generation), **_tile_context(request, _back(request))}
         return render(request, "generation/_heart.html", context)
     return redirect(_back(request))
 

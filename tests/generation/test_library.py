@@ -211,8 +211,8 @@ def _library_queries(client, django_assert_max_num_queries, bound):
     assert not [q for q in sql if " OFFSET " in q or "COUNT(" in q]
 
 
-# Session, user, account (header balance), the page, its images, the filter's models, collections,
-# the latest export, and a little headroom for the header's own reads.
+# Session, user, account (header balance), the page, its images, its models, the filter's models,
+# collections, the latest export, and a little headroom for the header's own reads.
 LIBRARY_QUERIES = 12
 
 

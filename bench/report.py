@@ -144,10 +144,7 @@ def render(results):
     ):
         w(f"| {label} | {m.get(key, '')} |")
     w("")
-    w(
-        "The machine is shared: other engineers' test suites ran on the same two cores during this run, so "
-        "absolute rates swing between runs (±30 % and more); compare a figure with its same-run baseline.\n"
-    )
+    w(f"{_load_note(m.get('load_at_start', ''))}\n")
     w(
         f"Setup: a throw-away PostgreSQL database (`{results['dbname']}`, dropped afterwards), Redis DB 15 "
         "(flushed before and after), web = `scripts/serve.sh` (gunicorn gthread, 2 workers × 8 threads), "
@@ -495,3 +492,21 @@ if __name__ == "__main__":
     for part in ("api_pg", "sqlite"):  # JSON made the connection counts strings
         results["parts"][part] = {int(k): v for k, v in results["parts"][part].items()}
     Path(sys.argv[2]).write_text(render(results))
+
+
+def _load_note(load_at_start):
+    """Say whether other work shared the machine when the run began (its 1-minute load average)."""
+    try:
+        busy = float(load_at_start.split("/")[0]) >= 1.0
+    except ValueError:
+        busy = True
+    if busy:
+        return (
+            "Other work was running on the machine when the run began (the load average above), so "
+            "absolute rates swing between runs (±30 % and more); compare a figure with its same-run baseline."
+        )
+    return (
+        "Nothing else was running when the run began (the load average above), but the load generator, "
+        "the server, PostgreSQL and Redis share the two cores, so absolute rates still vary between runs; "
+        "compare a figure with its same-run baseline."
+    )

@@ -112,3 +112,11 @@ def answer_lost_callbacks(kie, count):
     for task_id in {c["task_id"] for c in kie.callbacks if c["status"] != 200}:
         pk = read(lambda: Generation.objects.get(kie_task_id=task_id).pk)  # noqa: B023
         wait_for(lambda: pipeline.generation_refresh(generation_id=pk) or True)  # noqa: B023
+
+
+@pytest.fixture
+def alice_client(client, alice, fund):
+    """A client signed in as alice, whose account exists (with no credits)."""
+    fund(alice, 0)
+    client.force_login(alice)
+    return client

@@ -1,7 +1,9 @@
 """Fast library rows for tests and the bench: generations (with an image each) bulk-inserted."""
 
 import io
+import re
 from datetime import timedelta
+from html import unescape
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -74,3 +76,14 @@ def library_seed(
             )
         GenerationImage.objects.bulk_create(images)
     return rows
+
+
+def prompts(html):
+    """The numbers of the "library {i}" tiles a library page shows, in its order."""
+    return re.findall(r'alt="library (\d+)[^"]*"', html)
+
+
+def more_link(html):
+    """The URL of the page's "Load more" (the next page by cursor), or None on the last page."""
+    found = re.search(r'href="([^"]*)" hx-get="[^"]*" hx-trigger="revealed"', html)
+    return unescape(found.group(1)) if found else None

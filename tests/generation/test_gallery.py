@@ -1,8 +1,5 @@
 """The library's keyset pages: a bad cursor is the newest page, and a deep page costs what the first does."""
 
-import re
-from html import unescape
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -10,23 +7,7 @@ from django.urls import reverse
 
 from generation.library import PAGE_SIZE
 
-from .library_helpers import library_seed
-
-
-@pytest.fixture
-def alice_client(client, alice, fund):
-    fund(alice, 0)
-    client.force_login(alice)
-    return client
-
-
-def prompts(html):
-    return re.findall(r'alt="library (\d+)"', html)
-
-
-def more(html):
-    found = re.search(r'href="([^"]*)" hx-get="[^"]*" hx-trigger="revealed"', html)
-    return unescape(found.group(1)) if found else None
+from .library_helpers import library_seed, more_link, prompts
 
 
 @pytest.mark.django_db
@@ -52,6 +33,6 @@ def test_a_deep_page_costs_the_same_queries_as_the_first(alice_client, alice):
     url = reverse("generation-list")
     first = _queries(alice_client, url)
     for _ in range(3):
-        url = more(alice_client.get(url).content.decode())
+        url = more_link(alice_client.get(url).content.decode())
     assert prompts(alice_client.get(url).content.decode())[-1] == "0"
     assert _queries(alice_client, url) == first

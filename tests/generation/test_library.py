@@ -1,8 +1,6 @@
 """Your library /generations/: the grid and its cursor, search and filters, favourites, collections."""
 
-import re
 from datetime import timedelta
-from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -11,26 +9,10 @@ from django.utils import timezone
 from generation.library import PAGE_SIZE
 from generation.models import Collection, Generation, Status
 
-from .library_helpers import library_seed
+from .library_helpers import library_seed, more_link, prompts
 
 pytestmark = pytest.mark.django_db
 LIBRARY = reverse("generation-list")
-
-
-@pytest.fixture
-def alice_client(client, alice, fund):
-    fund(alice, 0)
-    client.force_login(alice)
-    return client
-
-
-def prompts(html):
-    return re.findall(r'alt="library (\d+)[^"]*"', html)
-
-
-def more_link(html):
-    found = re.search(r'<a class="button button--secondary" href="([^"]*)" hx-get', html)
-    return unescape(found.group(1)) if found else None
 
 
 def test_the_grid_is_newest_first_in_the_viewer_markup(alice_client, alice):

@@ -19,13 +19,6 @@ pytestmark = pytest.mark.django_db
 LIBRARY = reverse("generation-list")
 
 
-@pytest.fixture
-def alice_client(client, alice, fund):
-    fund(alice, 0)
-    client.force_login(alice)
-    return client
-
-
 def ask(client, capture):
     with capture(execute=True):
         return client.post(reverse("library-export"))

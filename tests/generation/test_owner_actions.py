@@ -14,12 +14,6 @@ from generation.models import Generation, Status
 FAST = "google/imagen4-fast"  # typical 10 s, so "stuck" after the 2-minute floor
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def make(user, **data):
     return services.generation_create(user=user, model_slug=FAST, data={"prompt": "a lighthouse", **data})
 

@@ -10,12 +10,6 @@ from generation.models import Generation, Status
 FAST = "google/imagen4-fast"
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def make(user, prompt="a lighthouse at dusk", **extra):
     return services.generation_create(user=user, model_slug=FAST, data={"prompt": prompt, **extra})
 

@@ -20,12 +20,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 NAME = "artio-a-paper-boat-on-a-lake-imagen4-fast-1.png"
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def make(user, prompt="a paper boat on a lake", **extra):
     return services.generation_create(user=user, model_slug=FAST, data={"prompt": prompt, **extra})
 

@@ -25,12 +25,6 @@ from .conftest import read
 FAST = "google/imagen4-fast"
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def create(user, **extra):
     return services.generation_create(user=user, model_slug=FAST, data={"prompt": "a fox in snow", **extra})
 

@@ -161,7 +161,7 @@ def test_home_says_what_artio_is_shows_families_and_invites_sign_up(client):
         assert family in body
     assert reverse("account_signup") in body
     assert "Imagen 4 Fast" in body
-    assert "Text to image · from 4¢ · ~10 s" in body  # Imagen 4 Fast, 4 credits an image
+    assert "Text to image · from 4¢ · ~10&nbsp;s" in body  # Imagen 4 Fast, 4 credits an image
 
 
 @pytest.mark.django_db

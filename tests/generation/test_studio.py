@@ -43,7 +43,7 @@ def test_generate_page_puts_the_prompt_first_and_every_model_in_the_picker(alice
     # Every one of the 19 models is in the picker, with its price, time and plan; none hidden.
     assert html.count("data-picker-item") == 19
     assert 'data-search="imagen 4 fast google/imagen4-fast' in html
-    assert "~10 s" in html and "Free plan" in html and "Needs Premium plan" in html
+    assert "~10&nbsp;s" in html and "Free plan" in html and "Needs Premium plan" in html
     # No sample yet: a placeholder in the family's colours.
     assert 'class="sample sample--imagen"' in html
     assert reverse("compare") in html

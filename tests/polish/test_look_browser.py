@@ -25,6 +25,14 @@ def no_sideways_scroll(tab):
     assert width <= tab.viewport_size["width"], f"the page scrolls sideways ({width}px)"
 
 
+def nav_links_on_one_row(tab):
+    """The header's five page links share one row, all in view (on a phone "API" once wrapped to
+    a line of its own)."""
+    boxes = tab.eval_on_selector_all(".nav__links a", "els => els.map(e => e.getBoundingClientRect())")
+    assert len(boxes) == 5 and len({round(box["top"]) for box in boxes}) == 1, boxes
+    assert max(box["right"] for box in boxes) <= tab.viewport_size["width"], boxes
+
+
 def open_swagger(tab, live_server):
     # Swagger UI's bundle is large and the CI machine is busy: give it time to draw.
     tab.goto(f"{live_server.url}/api/docs/", wait_until="domcontentloaded", timeout=60_000)
@@ -78,6 +86,7 @@ def test_signed_in_pages(tab, live_server, client, alice, history):
 
     tab.goto(f"{live_server.url}/")
     assert tab.get_by_role("link", name="Open the studio").first.is_visible()
+    nav_links_on_one_row(tab)
     shot(tab, "landing-signed-in")
 
     tab.goto(f"{live_server.url}/billing/")

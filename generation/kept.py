@@ -12,17 +12,21 @@ References: `k:<token>.<ext>` (a kept upload) or `g:<public_id>:<position>` (a r
 
 import re
 import secrets
+from datetime import timedelta
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from . import selectors, storage
 
 KEPT_RE = re.compile(r"^k:(?P<name>[A-Za-z0-9_-]{24}\.(?:png|jpg|webp))$")
 IMAGE_RE = re.compile(r"^g:(?P<public_id>gen_[A-Za-z0-9]+):(?P<position>\d{1,3})$")
 MAX_REFS = 16
+# A form left with an error for a day is not coming back: its kept uploads go (daily sweep).
+KEPT_HOURS = 24
 
 
 def _kept_path(user, name):
@@ -114,3 +118,26 @@ def kept_forget(*, user, refs):
     for ref in refs:
         if name := _kept_name(ref):
             default_storage.delete(_kept_path(user, name))
+
+
+def kept_expired_delete(*, now=None, limit=2000):
+    """Delete kept uploads older than KEPT_HOURS (their forms were never sent again); return how many.
+
+    Through the storage API only (listdir and modified times), so S3 is swept the same way.
+    """
+    cutoff = (now or timezone.now()) - timedelta(hours=KEPT_HOURS)
+    try:
+        owners, _files = default_storage.listdir("kept")
+    except (FileNotFoundError, OSError):
+        return 0  # nothing was ever kept
+    deleted = 0
+    for owner in owners:
+        _dirs, names = default_storage.listdir(f"kept/{owner}")
+        for name in names:
+            path = f"kept/{owner}/{name}"
+            if default_storage.get_modified_time(path) < cutoff:
+                default_storage.delete(path)
+                deleted += 1
+                if deleted >= limit:
+                    return deleted  # the next day's sweep takes the rest
+    return deleted

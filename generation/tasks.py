@@ -6,7 +6,7 @@ failure and retries (bounded by Q_CLUSTER max_attempts).
 
 import logging
 
-from . import delivery, kie, kietasks, library, pipeline, services
+from . import delivery, kept, kie, kietasks, library, pipeline, services
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +76,8 @@ def library_export_build(export_id):
 def library_exports_expire():
     """The scheduled sweep (daily): delete export zips past their 7 days."""
     return library.exports_expired_delete()
+
+
+def kept_uploads_expire():
+    """The scheduled sweep (daily): delete image inputs kept for forms never sent again."""
+    return kept.kept_expired_delete()

@@ -1,15 +1,19 @@
 """The studio's pages: Generate with results in place, kept image inputs, downloads, prompt history."""
 
+import os
 import re
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_q.models import Schedule
 
 from billing.models import LedgerEntry
-from generation import downloads, services, storage
+from generation import downloads, kept, services, storage
+from generation import tasks as tasks_module
 from generation.models import Generation, GenerationImage, Status
 
 from .test_validation import png_bytes
@@ -268,6 +272,38 @@ def test_a_chosen_image_survives_a_form_error_and_is_used_on_the_next_submit(
     assert response.status_code == 302
     assert generation.input["image_urls"][0].startswith(kie.base_url + "/uploads/")
     assert alice_client.get(preview).status_code == 404  # a used kept file is forgotten
+
+
+@pytest.mark.django_db
+def test_kept_uploads_of_forms_never_sent_again_go_after_a_day(alice_client, alice, fund, media):
+    fund(alice, 50, plan="standard")
+
+    def keep(name):
+        image = SimpleUploadedFile(name, png_bytes(), content_type="image/png")
+        form = {"model": EDIT, "prompt": "", "image_urls": [image]}
+        response = alice_client.post(reverse("generate"), form)
+        preview = re.search(r'<img src="(/generate/kept/[^"]+)" alt="Chosen', response.content.decode())[1]
+        return preview, media / "kept" / str(alice.pk) / preview.rsplit("/", 1)[1]
+
+    old_preview, old_file = keep("old.png")
+    new_preview, _new_file = keep("new.png")
+    day_and_a_bit = time.time() - (kept.KEPT_HOURS + 1) * 3600
+    os.utime(old_file, (day_and_a_bit, day_and_a_bit))
+    result = media / "generations" / "kept-alone.png"  # anything outside kept/ is not the sweep's
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_bytes(png_bytes())
+    os.utime(result, (day_and_a_bit, day_and_a_bit))
+
+    assert tasks_module.kept_uploads_expire() == 1
+    assert alice_client.get(old_preview).status_code == 404
+    assert alice_client.get(new_preview).status_code == 200
+    assert result.exists()
+    schedule = Schedule.objects.get(name="generation-kept-uploads-expire")
+    assert schedule.func == "generation.tasks.kept_uploads_expire" and schedule.schedule_type == "D"
+
+
+def test_the_kept_sweep_with_nothing_kept_deletes_nothing(media):
+    assert kept.kept_expired_delete() == 0
 
 
 @pytest.mark.django_db

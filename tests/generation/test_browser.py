@@ -40,6 +40,18 @@ PASTE = f"""(zone, b64) => {{ const dt = new DataTransfer(); dt.items.add(({FILE
     {{clipboardData: dt, bubbles: true, cancelable: true}})); }}"""
 
 
+# Touch events as a phone's finger sends them, across the viewer's stage by `dx` pixels.
+SWIPE = """dx => {
+  const stage = document.querySelector("dialog.viewer .viewer__stage");
+  const box = stage.getBoundingClientRect();
+  const y = box.top + box.height / 2, x = box.left + box.width / 2;
+  const at = (clientX) => new Touch({identifier: 1, target: stage, clientX, clientY: y});
+  const down = {touches: [at(x)], changedTouches: [at(x)], bubbles: true};
+  stage.dispatchEvent(new TouchEvent("touchstart", down));
+  stage.dispatchEvent(new TouchEvent("touchend", {touches: [], changedTouches: [at(x + dx)], bubbles: true}));
+}"""
+
+
 def no_overlap(a, b):
     """True when two bounding boxes do not overlap vertically."""
     return a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]
@@ -111,6 +123,12 @@ def test_generate_in_a_browser_from_price_to_images_in_place_viewer_and_download
     expect(viewer.locator(".viewer__counter")).to_have_text("Image 1 of 3")
     tab.keyboard.press("ArrowRight")
     expect(viewer.locator(".viewer__counter")).to_have_text("Image 2 of 3")
+    if viewport == "phone_page":
+        # A finger: a swipe to the left shows the next image, to the right the one before; a short
+        # drag (a tap that moved) does nothing.
+        for dx, counter in ((-120, "Image 3 of 3"), (30, "Image 3 of 3"), (120, "Image 2 of 3")):
+            tab.evaluate(SWIPE, dx)
+            expect(viewer.locator(".viewer__counter")).to_have_text(counter)
     look(tab, "viewer")
     with tab.expect_download() as download:
         viewer.locator(".viewer__download").click()

@@ -37,10 +37,9 @@ format: $(STAMP)
 
 # Runs on SQLite, and on PostgreSQL too when DATABASE_URL is set
 # (SKIP_SQLITE=1 leaves out the SQLite run, as .ci/run does for its second pass).
-# The browser tests run in the PostgreSQL pass when there is one (DATABASE_URL set, or
-# BROWSER_ON_PG=1 as .ci/run says for its SQLite pass): under SQLite the live server's threads share the
-# test's one in-memory connection, and a page's polls, KIE callbacks and in-process tasks running at once
-# misuse it (InterfaceError) now and then. Without PostgreSQL they run on SQLite.
+# The browser tests (about four minutes) run once: in the PostgreSQL pass when there is one
+# (DATABASE_URL set, or BROWSER_ON_PG=1 as .ci/run says for its SQLite pass), else on SQLite, whose
+# test database is a file so the live server's threads each have their own connection (settings.py).
 SQLITE_MARKS := $(if $(DATABASE_URL)$(BROWSER_ON_PG),-m "not browser",)
 test: lint
 	@if [ -z "$(SKIP_SQLITE)" ]; then echo "== pytest on SQLite =="; DJANGO_DEBUG=1 DATABASE_URL= $(PY) -m pytest -q $(SQLITE_MARKS); fi

@@ -6,6 +6,7 @@ DJANGO_DEBUG=1 for themselves. Every variable is listed in .env.example.
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -147,6 +148,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;",
     }
+    if TESTING:
+        # Tests use a file, not SQLite's shared in-memory database: with that, Django's live server
+        # hands the test's one connection to all its threads, and a page's polls, KIE callbacks and
+        # tasks running at once misuse it (InterfaceError). The pid keeps two runs apart.
+        test_db = Path(tempfile.gettempdir()) / f"artio-test-{os.getpid()}.sqlite3"
+        DATABASES["default"]["TEST"] = {"NAME": str(test_db)}
 
 # --- Cache and queue --------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

@@ -40,9 +40,6 @@ def credits_in(text):
     return int(re.search(r"([\d,]+) credits", text).group(1).replace(",", ""))
 
 
-# PostgreSQL only: on SQLite the live server's threads share the test's one in-memory connection, and
-# the card polls, KIE callbacks and in-process tasks running at once have been seen to misuse it.
-@pytest.mark.postgres
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("viewport", ["phone_page", "page"])

@@ -79,8 +79,8 @@ def kie(kie_sandbox, settings):
 def wait_for(predicate, timeout=10.0, every=0.05):
     """Return once predicate() is true; fail the test after `timeout` seconds.
 
-    On SQLite the live-server tests share one in-memory database between threads, where a read
-    can meet "database table is locked" instead of waiting; such a moment counts as "not yet".
+    A moment when SQLite answers "locked" (another thread of the live server writing) counts as
+    "not yet".
     """
     ends = time.monotonic() + timeout
     while time.monotonic() < ends:
@@ -95,7 +95,7 @@ def wait_for(predicate, timeout=10.0, every=0.05):
 
 
 def read(query, timeout=5.0):
-    """Return query() once the shared in-memory SQLite database lets the test thread read."""
+    """Return query() once SQLite lets the test thread read (see wait_for)."""
     result = []
     wait_for(lambda: result.append(query()) or True, timeout=timeout)
     return result[0]
@@ -104,9 +104,8 @@ def read(query, timeout=5.0):
 def answer_lost_callbacks(kie, count):
     """Once KIE has called back for `count` tasks in all, re-read each task whose callback failed.
 
-    On SQLite the live server's threads share one in-memory database, where a callback arriving
-    while another request writes can meet "database table is locked" and answer 500 (PostgreSQL
-    waits instead). In production the poller re-reads such a task; this does the same, at once.
+    A callback that met a locked SQLite database answered 500 and KIE gave up on it; in production
+    the poller re-reads such a task, and this does the same, at once.
     """
     wait_for(lambda: len(kie.callbacks) >= count, timeout=20)
     for task_id in {c["task_id"] for c in kie.callbacks if c["status"] != 200}:

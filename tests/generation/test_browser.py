@@ -179,7 +179,6 @@ def test_use_as_input_keeps_the_image_through_a_form_error(
     assert len(edit.input["image_urls"]) == 3
 
 
-@pytest.mark.postgres  # cards polling at once misuse SQLite's shared in-memory test connection
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("viewport", ["page", "phone_page"])

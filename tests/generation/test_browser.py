@@ -182,7 +182,7 @@ def test_use_as_input_keeps_the_image_through_a_form_error(
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("viewport", ["page", "phone_page"])
-def test_compare_two_models_side_by_side(
+def test_compare_three_models_side_by_side(
     request, viewport, client, alice, fund, kie, tasks, live_server, settings
 ):
     tab = request.getfixturevalue(viewport)
@@ -194,20 +194,20 @@ def test_compare_two_models_side_by_side(
     tab.wait_for_url("**/compare/")
     look(tab, "compare-start")
     tab.locator("#id_prompt").fill("a lighthouse at dusk")
-    for slug in (FAST, "gpt-image/1.5-text-to-image"):
+    for slug in (FAST, "google/imagen4", "gpt-image/1.5-text-to-image"):
         tab.locator(f'input[name=models][value="{slug}"]').check()
     button = tab.locator("#compare-button button")
-    expect(button).to_contain_text("Compare 2 models · 10 credits")
+    expect(button).to_contain_text("Compare 3 models · 16 credits")
     expect(button).to_contain_text("About 60 s")
     look(tab, "compare-priced")
     button.click()
     cards = tab.locator("#results-list .result")
-    expect(cards).to_have_count(2)
-    answer_lost_callbacks(kie, 2)
-    for i in range(2):
+    expect(cards).to_have_count(3)
+    answer_lost_callbacks(kie, 3)
+    for i in range(3):
         expect(cards.nth(i)).to_contain_text("Done", timeout=20_000)
     assert "/compare/?ids=" in tab.url
-    assert read(lambda: Generation.objects.count()) == 2
+    assert read(lambda: Generation.objects.count()) == 3
     look(tab, "compare-results")
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 

@@ -61,10 +61,24 @@ SCREENSHOTS = Path(
 SERIOUS = {"serious", "critical"}
 
 
+# Lazy images load once they near the viewport, so a screenshot taken at once showed blank tiles that
+# a user, a moment later, would see drawn: load them all first (at most 5 s), as the user would see.
+IMAGES_LOADED = """async () => {
+  const images = [...document.images];
+  images.forEach((image) => { image.loading = "eager"; });
+  const loaded = images.map((image) => image.complete ? null : new Promise((done) => {
+    image.addEventListener("load", done, {once: true});
+    image.addEventListener("error", done, {once: true});
+  }));
+  await Promise.race([Promise.all(loaded), new Promise((done) => setTimeout(done, 5000))]);
+}"""
+
+
 def look(page, name, *, axe=True):
     """Save a full-page screenshot named after the viewport, and fail on a serious axe violation."""
     width = page.viewport_size["width"] if page.viewport_size else 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate(IMAGES_LOADED)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
     if axe:
         problems = axe_violations(page)

@@ -8,6 +8,8 @@ labels made here, the same HTML renders in two thirds of the time (docs/benchmar
 
 from django.utils import dateformat, timezone
 
+from .models import Status
+
 
 def short(text, size):
     return text if len(text) <= size else text[: size - 1].rstrip() + "…"
@@ -19,10 +21,10 @@ def _download(url):
 
 def _state(generation):
     """The label of a tile without an image: why it has none, or what it is waiting for."""
-    if generation.status == "failed":
+    if generation.status == Status.FAILED:
         refunded = f" · {generation.refunded_credits} credits refunded" if generation.refunded else ""
         return f"Failed{refunded}"
-    if generation.status == "succeeded":
+    if generation.status == Status.SUCCEEDED:
         return "No image"
     return f"{generation.get_status_display()}…"
 

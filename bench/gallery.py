@@ -68,7 +68,8 @@ def _seed(*, user, n):
         batch_size=1000,
     )
     # A real library grows over months, and autovacuum re-analyses a table within a minute of a tenth
-    # of it changing; these rows arrived in a second. Analyse as autovacuum would before anyone looks,
+    # of it changing; these rows arrived in a second (and the CI machines' PostgreSQL runs with
+    # autovacuum off, so it would never happen here). Analyse as autovacuum would before anyone looks,
     # so the planner works from the table that is there rather than from an empty one.
     with connection.cursor() as cursor:
         for model in (Generation, GenerationImage):

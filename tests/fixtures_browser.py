@@ -114,3 +114,19 @@ def themed_tab(browser, *, width, height, scheme):
     page.set_default_timeout(15_000)
     page.scheme = scheme
     return page
+
+
+def failed_delivery(account, *, attempt):
+    """Record a failed partner-webhook delivery whose URL is long: its page must wrap it, not overflow."""
+    from generation.models import WebhookDelivery
+
+    return WebhookDelivery.objects.create(
+        account=account,
+        generation_public_id="gen_01JC9S4X4Q7K0Z3M2P8V6T5R1A",
+        event_type="generation.succeeded",
+        url="https://partner.example/hooks/artio/a-rather-long-path/that-goes-on?and=on&and=on",
+        attempt=attempt,
+        status_code=500,
+        error="HTTP 500",
+        duration_ms=42,
+    )

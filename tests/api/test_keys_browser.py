@@ -5,8 +5,7 @@ from django.utils import timezone
 
 from artio.services import api_key_create
 from billing.services import account_for_user
-from generation.models import WebhookDelivery
-from tests.fixtures_browser import look
+from tests.fixtures_browser import failed_delivery, look
 
 
 @pytest.mark.browser
@@ -16,16 +15,7 @@ def test_keys_page_fits_a_phone_and_shows_a_new_key_once(phone_page, client, ali
     revoked, _ = api_key_create(user=alice, name="old server")
     revoked.revoked_at = timezone.now()
     revoked.save(update_fields=["revoked_at"])
-    WebhookDelivery.objects.create(
-        account=account_for_user(user=alice),
-        generation_public_id="gen_01JC9S4X4Q7K0Z3M2P8V6T5R1A",
-        event_type="generation.succeeded",
-        url="https://partner.example/hooks/artio/a-rather-long-path/that-goes-on?and=on&and=on",
-        attempt=1,
-        status_code=500,
-        error="HTTP 500",
-        duration_ms=42,
-    )
+    failed_delivery(account_for_user(user=alice), attempt=1)
     client.force_login(alice)
     phone_page.context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]

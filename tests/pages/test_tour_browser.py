@@ -16,9 +16,9 @@ from artio.services import api_key_create
 from billing import payments, services, subscriptions
 from billing.models import TopUp
 from catalog.services import catalog_seed
-from generation.models import Generation, WebhookDelivery
+from generation.models import Generation
 from ops.models import Mismatch, MismatchKind
-from tests.fixtures_browser import look, sign_in
+from tests.fixtures_browser import failed_delivery, look, sign_in
 
 # The elements that stick out past the viewport's right edge, to name them when a page scrolls sideways.
 WIDEST = """() => [...document.querySelectorAll('body *')]
@@ -97,16 +97,7 @@ def test_signed_in_pages(tab, live_server, client, alice, history, premium, sett
     )  # fmt: skip
     key, _ = api_key_create(user=alice, name="render server")
     account = services.account_for_user(user=alice)
-    WebhookDelivery.objects.create(
-        account=account,
-        generation_public_id="gen_01JC9S4X4Q7K0Z3M2P8V6T5R1A",
-        event_type="generation.succeeded",
-        url="https://partner.example/hooks/artio/a-rather-long-path/that-goes-on?and=on&and=on",
-        attempt=2,
-        status_code=500,
-        error="HTTP 500",
-        duration_ms=42,
-    )
+    failed_delivery(account, attempt=2)
     sign_in(tab, client, alice, live_server)
 
     # A top-up below the minimum: the billing page again, with the error by the field.
